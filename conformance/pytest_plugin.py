@@ -1,0 +1,36 @@
+"""pytest plugin: a ``mock_authority`` fixture for any test suite.
+
+Installed with the package (entry point ``pytest11``), so a project that depends on
+``entra-identity`` can write::
+
+    def test_my_service(mock_authority):
+        credential = ClientSecretCredential(
+            DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET,
+            authority=mock_authority.url, transport=mock_authority.transport(),
+        )
+
+The fixture yields a fresh :class:`conformance.authority.MockAuthority` with the default tenant,
+applications and user, and fails the test if any request reached it that no route matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from conformance.authority import MockAuthority
+
+
+@pytest.fixture
+def mock_authority() -> Iterator[MockAuthority]:
+    """A fresh mock Entra ID authority (in process); unmatched requests fail the test."""
+    from conformance.authority import MockAuthority
+
+    authority = MockAuthority.with_defaults()
+    yield authority
+    if authority.unmatched:
+        summary = ", ".join(f"{r.method} {r.url}" for r in authority.unmatched[:5])
+        pytest.fail(f"requests reached the mock authority that no route matched: {summary}")

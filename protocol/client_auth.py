@@ -1,0 +1,112 @@
+"""Client authentication strategies, applied to a token request built by any grant.
+
+A grant module never knows how the client proves its identity; it asks the strategy for the form
+fields to add (RFC 6749 section 2.3, RFC 7521/7523 for assertions):
+
+* :class:`ClientSecret`: ``client_secret`` in the body (what Entra documents for confidential
+  clients);
+* :class:`CertificateAssertion`: a JWT signed with the client certificate;
+* :class:`AssertionCallable`: a JWT from a callable (federated identity: Kubernetes, GitHub
+  Actions, another cloud); called for every request because such tokens rotate;
+* :class:`PublicClient`: nothing (public clients such as device code or browser sign-in).
+
+No strategy's ``repr`` shows its secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .certificate import ASSERTION_LIFETIME, Algorithm, ClientCertificate, build_client_assertion
+
+__all__ = [
+    "CLIENT_ASSERTION_TYPE",
+    "AssertionCallable",
+    "CertificateAssertion",
+    "ClientAuth",
+    "ClientSecret",
+    "PUBLIC_CLIENT",
+    "PublicClient",
+]
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class ClientAuth(Protocol):
+    """Adds the client's credentials to a token request."""
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        """The fields to add to the form body.
+
+        Args:
+            client_id: the application (client) id.
+            audience: the token endpoint the assertion is addressed to.
+            now: epoch seconds; assertions are stamped with it.
+        """
+        ...  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecret:
+    """A client secret sent as ``client_secret``."""
+
+    secret: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.secret:
+            raise ValueError("The client secret is empty.")
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        return {"client_secret": self.secret}
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateAssertion:
+    """A client assertion signed with a certificate, freshly built for every request."""
+
+    certificate: ClientCertificate = field(repr=False)
+    algorithm: Algorithm = "PS256"
+    send_chain: bool = False
+    lifetime: int = ASSERTION_LIFETIME
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        assertion = build_client_assertion(
+            self.certificate,
+            client_id=client_id,
+            audience=audience,
+            now=now,
+            algorithm=self.algorithm,
+            send_chain=self.send_chain,
+            lifetime=self.lifetime,
+        )
+        return {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionCallable:
+    """A client assertion returned by ``func()`` for every request."""
+
+    func: Callable[[], str] = field(repr=False)
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        assertion = self.func()
+        if not isinstance(assertion, str) or not assertion.strip():
+            raise ValueError(
+                "The client assertion callable must return the assertion (a JWT) as a non-empty "
+                f"string; it returned {type(assertion).__name__}."
+            )
+        return {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion.strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class PublicClient:
+    """No client authentication (a public client)."""
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        return {}
+
+
+#: The shared no-authentication strategy.
+PUBLIC_CLIENT = PublicClient()

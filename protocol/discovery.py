@@ -1,0 +1,194 @@
+"""Authority discovery: instance discovery and OpenID Provider metadata.
+
+* Instance discovery (Entra): ``GET https://login.microsoftonline.com/common/discovery/instance``
+  with ``api-version=1.1`` and ``authorization_endpoint`` = the authority's authorize URL. Entra
+  answers with ``tenant_discovery_endpoint`` (where the metadata lives) or ``invalid_instance``
+  when it does not vouch for the host.
+* OpenID Provider metadata (OpenID Connect Discovery 1.0, section 4): ``GET`` the
+  ``.well-known/openid-configuration`` document; its ``token_endpoint``, ``authorization_endpoint``
+  and ``device_authorization_endpoint`` (RFC 8628 section 4) are used as published, never assumed.
+
+:func:`resolve_endpoints` decides which of them an authority needs:
+
+* well-known Entra hosts: none (endpoints derived locally);
+* other hosts with instance discovery on (the default): instance discovery, then metadata;
+* other hosts with instance discovery off, and AD FS: metadata only, first at Entra's layout
+  (``{authority}/{tenant}/v2.0/.well-known/openid-configuration``) and, if that is 404, at the
+  generic OpenID layout (``{authority}/{tenant}/.well-known/openid-configuration``), so any
+  standards-compliant OpenID provider works.
+
+Discovery GETs are built with ``memoize=True``: a process fetches each document once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .authority import Authority, Endpoints
+from .errors import MalformedResponseError, OAuthError, ProtocolError
+from .flows import Flow, exchange
+from .responses import raise_for_error_response
+from .retry import RetryPolicy
+from .wire import build_get_request, read_json_object
+
+__all__ = [
+    "INSTANCE_DISCOVERY_HOST",
+    "InstanceDiscovery",
+    "OpenIdConfiguration",
+    "UntrustedAuthorityError",
+    "build_instance_discovery_request",
+    "build_openid_configuration_request",
+    "parse_instance_discovery_response",
+    "parse_openid_configuration_response",
+    "resolve_endpoints",
+]
+
+INSTANCE_DISCOVERY_HOST = "login.microsoftonline.com"
+
+
+class UntrustedAuthorityError(ProtocolError, ValueError):
+    """Entra's instance discovery does not vouch for the authority host (``invalid_instance``)."""
+
+
+class InstanceDiscovery(BaseModel):
+    """The instance discovery answer."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    tenant_discovery_endpoint: str = Field(min_length=1)
+
+
+class OpenIdConfiguration(BaseModel):
+    """The parts of OpenID Provider metadata this library uses."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    token_endpoint: str = Field(min_length=1)
+    authorization_endpoint: str | None = None
+    device_authorization_endpoint: str | None = None
+    issuer: str | None = None
+
+
+def build_instance_discovery_request(authority: Authority) -> httpx.Request:
+    """Ask Entra whether it vouches for ``authority``."""
+    return build_get_request(
+        f"https://{INSTANCE_DISCOVERY_HOST}/common/discovery/instance",
+        {
+            "api-version": "1.1",
+            "authorization_endpoint": authority.derived_endpoints().authorization_endpoint,
+        },
+        memoize=True,
+    )
+
+
+def _validation_fields(exc: ValidationError) -> str:
+    return ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()}))
+
+
+def _url(response: httpx.Response) -> str:
+    return str(response.request.url.copy_with(query=None))
+
+
+def _require_https(value: str, what: str, response: httpx.Response) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise MalformedResponseError(
+            f"The discovery document at {_url(response)} names a {what} that is not an https URL. "
+            "Refusing to send credentials to it.",
+            status_code=response.status_code,
+            url=_url(response),
+        )
+    return value
+
+
+def parse_instance_discovery_response(response: httpx.Response, *, authority: Authority) -> str:
+    """The metadata URL Entra returned for ``authority``.
+
+    Raises:
+        UntrustedAuthorityError: Entra answered ``invalid_instance`` (also a ``ValueError``).
+        OAuthError, ServiceError, MalformedResponseError: other failures.
+    """
+    body = read_json_object(response)
+    if body is not None and body.get("error") == "invalid_instance":
+        raise UntrustedAuthorityError(
+            f"The authority provided, {authority.base}, is not well-known. If this authority is valid "
+            "and trustworthy, you can disable this check by passing in "
+            "'disable_instance_discovery=True' when constructing the credential."
+        )
+    raise_for_error_response(response, body)
+    try:
+        parsed = InstanceDiscovery.model_validate(body or {})
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"The instance discovery response from {_url(response)} is missing or has invalid "
+            f"field(s) {_validation_fields(exc)}.",
+            status_code=response.status_code,
+            url=_url(response),
+        ) from None
+    return _require_https(parsed.tenant_discovery_endpoint, "tenant discovery endpoint", response)
+
+
+def build_openid_configuration_request(url: str) -> httpx.Request:
+    """Fetch OpenID Provider metadata from ``url``."""
+    return build_get_request(url, memoize=True)
+
+
+def parse_openid_configuration_response(response: httpx.Response) -> Endpoints:
+    """The endpoints published in an OpenID Provider metadata document.
+
+    Raises:
+        OAuthError: e.g. ``invalid_tenant`` (AADSTS90002) for a tenant that does not exist.
+        ServiceError, MalformedResponseError: other failures; an endpoint that is not ``https``
+            is refused as malformed.
+    """
+    body = read_json_object(response)
+    raise_for_error_response(response, body)
+    try:
+        parsed = OpenIdConfiguration.model_validate(body or {})
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"The OpenID configuration at {_url(response)} is missing or has invalid field(s) "
+            f"{_validation_fields(exc)}.",
+            status_code=response.status_code,
+            url=_url(response),
+        ) from None
+    token_endpoint = _require_https(parsed.token_endpoint, "token endpoint", response)
+    authorization_endpoint = parsed.authorization_endpoint or ""
+    if authorization_endpoint:
+        _require_https(authorization_endpoint, "authorization endpoint", response)
+    device = parsed.device_authorization_endpoint
+    if device:
+        _require_https(device, "device authorization endpoint", response)
+    return Endpoints(
+        token_endpoint=token_endpoint,
+        authorization_endpoint=authorization_endpoint,
+        device_authorization_endpoint=device or None,
+        issuer=parsed.issuer,
+    )
+
+
+def resolve_endpoints(
+    authority: Authority, *, instance_discovery: bool, policy: RetryPolicy
+) -> Flow[Endpoints]:
+    """The endpoints of ``authority``, with as few requests as its kind allows (see module doc)."""
+    if authority.is_well_known and not authority.is_adfs:
+        return authority.derived_endpoints()
+    if instance_discovery and not authority.is_adfs:
+        request = build_instance_discovery_request(authority)
+        result = yield from exchange(lambda: request, policy)
+        metadata_url = parse_instance_discovery_response(result.response, authority=authority)
+        result = yield from exchange(lambda: build_openid_configuration_request(metadata_url), policy)
+        return parse_openid_configuration_response(result.response)
+    primary = authority.openid_configuration_url()
+    result = yield from exchange(lambda: build_openid_configuration_request(primary), policy)
+    if result.response.status_code == 404 and not authority.is_adfs:
+        generic = f"{authority.url}/.well-known/openid-configuration"
+        fallback = yield from exchange(lambda: build_openid_configuration_request(generic), policy)
+        try:
+            return parse_openid_configuration_response(fallback.response)
+        except (OAuthError, ProtocolError):
+            pass  # report the failure at the primary (Entra-layout) location below
+    return parse_openid_configuration_response(result.response)

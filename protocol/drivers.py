@@ -1,0 +1,164 @@
+"""The two drivers: the only code in :mod:`protocol` that performs I/O or sleeps.
+
+:class:`SyncDriver` runs flows over an :class:`httpx.Client`, :class:`AsyncDriver` over an
+:class:`httpx.AsyncClient`. Both do the same three things: send a yielded request (through the
+process-wide discovery memo when the request asks for it), translate httpx failures into
+:class:`~protocol.errors.TransportError` thrown into the flow, and sleep when the flow yields
+:class:`~protocol.flows.Sleep`.
+
+The default client is created on first use (an httpx client builds a TLS context, which costs
+tens of milliseconds) with ``trust_env=True``, so ``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``
+and ``SSL_CERT_DIR`` are honoured. Callers may inject their own client or transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from .errors import TransportError, translate_transport_error
+from .flows import Flow, Sleep
+from .memo import DISCOVERY_MEMO, ResponseMemo
+from .wire import MEMOIZE
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncDriver", "SyncDriver"]
+
+T = TypeVar("T")
+
+#: Connect within 10 s, and give each read/write 30 s: an authority that takes longer is down.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class SyncDriver:
+    """Runs flows with blocking I/O.
+
+    Args:
+        client: an ``httpx.Client`` to use (the caller keeps ownership and closes it).
+        transport: an httpx transport for the client this driver creates (ignored with ``client``).
+        sleep: the function that waits (injectable for tests).
+        memo: the shared response memo for discovery documents.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        memo: ResponseMemo = DISCOVERY_MEMO,
+    ) -> None:
+        self._client = client
+        self._owns_client = client is None
+        self._transport = transport
+        self._sleep = sleep
+        self._memo = memo
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
+        return self._client
+
+    def _send_once(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._http().send(request)
+        except httpx.RequestError as exc:
+            raise translate_transport_error(exc, request) from exc
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request; memoized GETs go through the shared memo."""
+        if request.extensions.get(MEMOIZE):
+            return self._memo.fetch(request, self._send_once)
+        return self._send_once(request)
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive ``flow`` to completion and return its result (its exceptions propagate)."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    response = self.send(step)
+                except TransportError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(response)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close the client this driver created (an injected client is left to its owner)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class AsyncDriver:
+    """Runs flows with asyncio I/O; the event loop is never blocked.
+
+    Same arguments as :class:`SyncDriver`, with an ``httpx.AsyncClient``, an async transport and an
+    async ``sleep``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        memo: ResponseMemo = DISCOVERY_MEMO,
+    ) -> None:
+        self._client = client
+        self._owns_client = client is None
+        self._transport = transport
+        self._sleep = sleep
+        self._memo = memo
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True
+            )
+        return self._client
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._http().send(request)
+        except httpx.RequestError as exc:
+            raise translate_transport_error(exc, request) from exc
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request; memoized GETs go through the shared memo."""
+        if request.extensions.get(MEMOIZE):
+            return await self._memo.afetch(request, self._send_once)
+        return await self._send_once(request)
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive ``flow`` to completion and return its result (its exceptions propagate)."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    await self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    response = await self.send(step)
+                except TransportError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(response)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """Close the client this driver created (an injected client is left to its owner)."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None

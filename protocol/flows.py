@@ -1,0 +1,131 @@
+"""Generator flows: protocol exchanges written once, run by a sync or an async driver.
+
+A flow is a generator that yields what it needs done and receives the outcome:
+
+* it yields an :class:`httpx.Request` and receives the :class:`httpx.Response` (body read); when no
+  response could be had, the driver throws :class:`~protocol.errors.TransportError` into the flow
+  at that ``yield``;
+* it yields :class:`Sleep` and receives ``None`` once the time has passed.
+
+It ``return``\\ s its typed result. The drivers (:mod:`protocol.drivers`) are the only code that
+performs I/O or sleeps, so every protocol decision (retries, polling, discovery then token) is
+written exactly once for both sync and async callers.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from .errors import TransportError
+from .retry import RETRYABLE_STATUS, RetryPolicy, next_retry_delay, parse_retry_after
+
+__all__ = ["Clock", "Exchange", "Flow", "Sleep", "Step", "exchange", "run_sync_flow"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Ask the driver to wait ``seconds`` before resuming the flow."""
+
+    seconds: float
+
+
+Step = httpx.Request | Sleep
+Flow = Generator[Step, "httpx.Response | None", T]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The final response of a (possibly retried) request and when its attempt was sent.
+
+    Attributes:
+        response: the last response received.
+        sent_at: epoch seconds read just before the attempt that produced ``response``.
+        attempts: how many attempts were made.
+    """
+
+    response: httpx.Response
+    sent_at: float
+    attempts: int
+
+
+def exchange(
+    build: Callable[[], httpx.Request],
+    policy: RetryPolicy,
+    *,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    jitter: Callable[[], float] = random.random,
+) -> Flow[Exchange]:
+    """Send the request ``build()`` returns, retrying by ``policy``.
+
+    The request is rebuilt for every attempt, so one-time values (a client assertion's ``jti``, a
+    ``client-request-id``) are never replayed. Returns the final response whatever its status:
+    interpreting it is the parser's job. Re-raises :class:`TransportError` when the last attempt got
+    no response.
+    """
+    start = monotonic()
+    retries = 0
+    while True:
+        request = build()
+        sent_at = clock()
+        try:
+            response = yield request
+        except TransportError:
+            delay = next_retry_delay(
+                policy,
+                retries_done=retries,
+                status=None,
+                retry_after=None,
+                elapsed=monotonic() - start,
+                jitter_sample=jitter(),
+            )
+            if delay is None:
+                raise
+        else:
+            if response is None:  # pragma: no cover - a driver bug, not a runtime condition
+                raise RuntimeError("the driver resumed a request step without a response")
+            if response.status_code not in RETRYABLE_STATUS:
+                return Exchange(response, sent_at, retries + 1)
+            delay = next_retry_delay(
+                policy,
+                retries_done=retries,
+                status=response.status_code,
+                retry_after=parse_retry_after(response.headers, now=clock()),
+                elapsed=monotonic() - start,
+                jitter_sample=jitter(),
+            )
+            if delay is None:
+                return Exchange(response, sent_at, retries + 1)
+        retries += 1
+        if delay > 0:
+            yield Sleep(delay)
+
+
+def run_sync_flow(flow: Flow[T], send: Callable[[httpx.Request], httpx.Response]) -> T:
+    """Run ``flow`` against a plain ``send`` function without sleeping (for tests and tools).
+
+    ``send`` may raise :class:`TransportError`; it is thrown into the flow like a driver would.
+    """
+    try:
+        step = next(flow)
+        while True:
+            if isinstance(step, Sleep):
+                step = flow.send(None)
+                continue
+            try:
+                response = send(step)
+            except TransportError as exc:
+                step = flow.throw(exc)
+            else:
+                step = flow.send(response)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

@@ -1,0 +1,271 @@
+"""Token and error responses of the token endpoint, parsed once into typed values.
+
+* Success: RFC 6749 section 5.1 plus Entra's ``ext_expires_in``, ``refresh_in``, ``id_token``,
+  ``client_info`` and ``foci``; ``expires_in`` may be an integer or a numeric string (v1-style
+  endpoints), ``expires_on`` (epoch seconds) is accepted when ``expires_in`` is absent.
+* Error: RFC 6749 section 5.2 plus Entra's ``error_codes``, ``timestamp``, ``trace_id``,
+  ``correlation_id``, ``suberror`` and ``claims``
+  (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+
+Expiry is computed from ``requested_at``, the clock reading taken *before* the request was sent, so
+network time never makes a token look fresher than it is. ``refresh_on`` comes from the server's
+``refresh_in`` or, for tokens living two hours or more, half the lifetime.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from .errors import (
+    ClaimsChallengeError,
+    InteractionRequiredError,
+    MalformedResponseError,
+    OAuthError,
+    ThrottledError,
+)
+from .retry import parse_retry_after
+from .wire import raise_service_error, read_json_object
+
+__all__ = [
+    "ErrorResponse",
+    "TokenResponse",
+    "TokenResult",
+    "decode_client_info",
+    "oauth_error_from_body",
+    "parse_token_response",
+    "raise_for_error_response",
+]
+
+#: Tokens living at least this long are refreshed proactively at half their lifetime.
+HALF_LIFE_THRESHOLD = 7200
+
+_INTERACTION_ERRORS = frozenset({"interaction_required", "login_required", "consent_required"})
+# AADSTS codes that mean "a user must act" even when ``error`` is ``invalid_grant``:
+# MFA required (50076, 50079), no session (50058), consent (65001), refresh token expired by
+# inactivity or policy (700082, 70043, 700084), grant revoked (50173).
+_INTERACTION_CODES = frozenset({50076, 50079, 50058, 65001, 700082, 70043, 700084, 50173})
+
+
+def _to_int(value: Any) -> Any:
+    """Accept ints and numeric strings (``"3599"``, ``"3599.0"``); let anything else fail validation."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number of seconds")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("not a numeric string") from None
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return int(number)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return int(value)
+    return value
+
+
+Seconds = Annotated[int, BeforeValidator(_to_int)]
+
+
+class TokenResponse(BaseModel):
+    """The JSON body of a successful token response."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    access_token: str = Field(min_length=1)
+    token_type: str = "Bearer"
+    expires_in: Seconds | None = Field(default=None, ge=0)
+    expires_on: Seconds | None = Field(default=None, ge=0)
+    ext_expires_in: Seconds | None = Field(default=None, ge=0)
+    refresh_in: Seconds | None = Field(default=None, ge=0)
+    scope: str | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    client_info: str | None = None
+    foci: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The JSON body of an OAuth error response."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    error: str = Field(min_length=1)
+    error_description: str = ""
+    error_codes: list[int] = Field(default_factory=list)
+    timestamp: str | None = None
+    trace_id: str | None = None
+    correlation_id: str | None = None
+    suberror: str | None = None
+    claims: str | None = None
+    error_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResult:
+    """A parsed, successful token response. Secrets are kept out of ``repr``."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_on: int
+    refresh_on: int | None
+    ext_expires_on: int | None
+    scopes: tuple[str, ...] | None
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    home_account_id: str | None = None
+    foci: str | None = None
+
+
+def decode_client_info(client_info: str) -> str | None:
+    """``uid.utid`` from Entra's ``client_info`` (base64url JSON, padding optional), or ``None``."""
+    padded = client_info + "=" * (-len(client_info) % 4)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    uid, utid = data.get("uid"), data.get("utid")
+    if isinstance(uid, str) and isinstance(utid, str) and uid and utid:
+        return f"{uid}.{utid}"
+    return None
+
+
+def _field_names(exc: ValidationError) -> str:
+    names = sorted({".".join(str(part) for part in err["loc"]) or "body" for err in exc.errors()})
+    return ", ".join(names)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def oauth_error_from_body(
+    body: dict[str, Any], response: httpx.Response
+) -> OAuthError | MalformedResponseError:
+    """Build the right :class:`OAuthError` subclass from an error body.
+
+    An error body whose fields have the wrong types yields :class:`MalformedResponseError`.
+    """
+    try:
+        parsed = ErrorResponse.model_validate(body)
+    except ValidationError as exc:
+        return MalformedResponseError(
+            f"The authority answered HTTP {response.status_code} with an error body whose fields "
+            f"have unexpected types ({_field_names(exc)}).",
+            status_code=response.status_code,
+            url=str(response.request.url.copy_with(query=None)),
+        )
+    status = response.status_code
+    code_text = f" (AADSTS{parsed.error_codes[0]})" if parsed.error_codes else ""
+    description = _first_line(parsed.error_description)
+    message = f"{parsed.error}{code_text}: {description}" if description else f"{parsed.error}{code_text}"
+    kwargs: dict[str, Any] = {
+        "error": parsed.error,
+        "error_description": parsed.error_description,
+        "error_codes": parsed.error_codes,
+        "correlation_id": parsed.correlation_id,
+        "trace_id": parsed.trace_id,
+        "timestamp": parsed.timestamp,
+        "suberror": parsed.suberror,
+        "claims": parsed.claims,
+        "status_code": status,
+        "retryable": status in (408, 429, 500, 502, 503, 504) or parsed.error == "temporarily_unavailable",
+    }
+    if status == 429:
+        return ThrottledError(message, retry_after=parse_retry_after(response.headers), **kwargs)
+    if parsed.claims:
+        return ClaimsChallengeError(message, **kwargs)
+    if parsed.error in _INTERACTION_ERRORS or _INTERACTION_CODES.intersection(parsed.error_codes):
+        return InteractionRequiredError(message, **kwargs)
+    return OAuthError(message, **kwargs)
+
+
+def raise_for_error_response(response: httpx.Response, body: dict[str, Any] | None) -> None:
+    """Raise the typed error an error response stands for; return when it is a success.
+
+    An error is an HTTP status >= 400 or any body with an ``error`` field.
+    """
+    status = response.status_code
+    if body is not None and "error" in body:
+        raise oauth_error_from_body(body, response)
+    if status >= 400:
+        raise_service_error(response)
+
+
+def parse_token_response(response: httpx.Response, *, requested_at: float) -> TokenResult:
+    """Parse a token-endpoint response into a :class:`TokenResult` or raise its typed error.
+
+    Args:
+        response: the authority's response (body already read).
+        requested_at: epoch seconds read from the clock before the request was sent.
+
+    Raises:
+        OAuthError: (or a subclass) for OAuth error bodies.
+        ServiceError: for error statuses without an OAuth body.
+        MalformedResponseError: for anything else that is not a valid token response.
+    """
+    body = read_json_object(response)
+    raise_for_error_response(response, body)
+    url = str(response.request.url.copy_with(query=None))
+    if body is None:
+        raise MalformedResponseError(
+            f"The token response from {url} has no content (HTTP {response.status_code}).",
+            status_code=response.status_code,
+            url=url,
+        )
+    try:
+        token = TokenResponse.model_validate(body)
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"The token response from {url} is not a valid token response: missing or invalid "
+            f"field(s) {_field_names(exc)}.",
+            status_code=response.status_code,
+            url=url,
+        ) from None
+    now = int(requested_at)
+    if token.expires_in is not None:
+        lifetime = token.expires_in
+        expires_on = now + lifetime
+    elif token.expires_on is not None:
+        expires_on = token.expires_on
+        lifetime = max(0, expires_on - now)
+    else:
+        raise MalformedResponseError(
+            f"The token response from {url} says neither when the token expires "
+            "(no 'expires_in') nor 'expires_on'.",
+            status_code=response.status_code,
+            url=url,
+        )
+    if token.refresh_in is not None:
+        refresh_on: int | None = now + token.refresh_in
+    elif lifetime >= HALF_LIFE_THRESHOLD:
+        refresh_on = now + lifetime // 2
+    else:
+        refresh_on = None
+    ext_expires_on = now + token.ext_expires_in if token.ext_expires_in is not None else None
+    scopes = tuple(token.scope.split()) if token.scope else None
+    home_account_id = decode_client_info(token.client_info) if token.client_info else None
+    return TokenResult(
+        access_token=token.access_token,
+        token_type=token.token_type or "Bearer",
+        expires_on=expires_on,
+        refresh_on=refresh_on,
+        ext_expires_on=ext_expires_on,
+        scopes=scopes,
+        refresh_token=token.refresh_token or None,
+        id_token=token.id_token or None,
+        home_account_id=home_account_id,
+        foci=token.foci,
+    )

@@ -1,0 +1,79 @@
+"""Test-wide guards.
+
+* Network: any socket connection, or name lookup, to anything but loopback fails the test. Tests
+  talk to the mock authority in process (httpx.MockTransport / respx) or over 127.0.0.1.
+* The process-wide discovery memo is cleared around every test so tests cannot see each other's
+  discovery documents.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from protocol.memo import DISCOVERY_MEMO
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+class NetworkGuardError(AssertionError):
+    """A test tried to reach something other than loopback."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_address(family: int, address: Any) -> None:
+    if family == getattr(socket, "AF_UNIX", None):
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    if not _is_loopback(host):
+        raise NetworkGuardError(f"test tried to connect to {address!r}: only loopback is allowed")
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self.family, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self.family, address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host is not None and not _is_loopback(host):
+        raise NetworkGuardError(f"test tried to resolve {host!r}: only loopback is allowed")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _fresh_discovery_memo() -> Iterator[None]:
+    DISCOVERY_MEMO.clear()
+    yield
+    DISCOVERY_MEMO.clear()
