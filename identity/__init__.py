@@ -1,0 +1,57 @@
+"""entra-identity: Microsoft Entra ID credentials with azure-identity's public API, without MSAL.
+
+Names are loaded on first use, so ``import identity`` stays cheap: a credential's modules (and
+httpx, pydantic) load when the credential is first referenced.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "AccessToken",
+    "AccessTokenInfo",
+    "AuthenticationRequiredError",
+    "AzureAuthorityHosts",
+    "ClientAuthenticationError",
+    "ClientSecretCredential",
+    "CredentialUnavailableError",
+    "EnvironmentVariables",
+    "KnownAuthorities",
+    "TokenRequestOptions",
+]
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "AccessToken": "identity.tokens",
+    "AccessTokenInfo": "identity.tokens",
+    "TokenRequestOptions": "identity.tokens",
+    "AuthenticationRequiredError": "identity.errors",
+    "ClientAuthenticationError": "identity.errors",
+    "CredentialUnavailableError": "identity.errors",
+    "AzureAuthorityHosts": "identity.constants",
+    "EnvironmentVariables": "identity.constants",
+    "KnownAuthorities": "identity.constants",
+    "ClientSecretCredential": "identity.client_secret",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client_secret import ClientSecretCredential
+    from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
+    from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError
+    from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'identity' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -10,14 +10,14 @@ next caller tries again.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+
+from .single_flight import KeyedLocks
 
 __all__ = ["DISCOVERY_MEMO", "ResponseMemo"]
 
@@ -36,10 +36,7 @@ class ResponseMemo:
         self._monotonic = monotonic
         self._entries: dict[str, _Entry] = {}
         self._guard = threading.Lock()
-        self._thread_locks: dict[str, threading.Lock] = {}
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._locks: KeyedLocks[str] = KeyedLocks()
 
     def get(self, key: str) -> httpx.Response | None:
         """The shared response for ``key`` if one is stored and not older than ``ttl``."""
@@ -65,9 +62,7 @@ class ResponseMemo:
         hit = self.get(key)
         if hit is not None:
             return hit
-        with self._guard:
-            lock = self._thread_locks.setdefault(key, threading.Lock())
-        with lock:
+        with self._locks.thread_lock(key):
             hit = self.get(key)
             if hit is not None:
                 return hit
@@ -83,11 +78,7 @@ class ResponseMemo:
         hit = self.get(key)
         if hit is not None:
             return hit
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            locks = self._loop_locks.setdefault(loop, {})
-            lock = locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._locks.task_lock(key):
             hit = self.get(key)
             if hit is not None:
                 return hit

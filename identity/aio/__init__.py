@@ -1,0 +1,31 @@
+"""Async credentials: the same names as :mod:`identity`, with ``async`` methods.
+
+Names are loaded on first use, like :mod:`identity`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["ClientSecretCredential"]
+
+_LAZY: dict[str, str] = {
+    "ClientSecretCredential": "identity.aio.client_secret",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client_secret import ClientSecretCredential
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'identity.aio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

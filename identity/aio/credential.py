@@ -1,0 +1,88 @@
+"""The async credential shell: the same template as :mod:`identity.credential`, awaiting I/O.
+
+Waiting for another task's acquisition uses an :class:`asyncio.Lock` of the running loop, so the
+event loop is never blocked; a credential may be used from several event loops.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+
+from cache.memory import Freshness
+from protocol.drivers import AsyncDriver
+from protocol.errors import ProtocolError
+
+from ..core import TokenCore
+from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+__all__ = ["AsyncCredential"]
+
+_Self = TypeVar("_Self", bound="AsyncCredential")
+
+
+class AsyncCredential:
+    """Async ``get_token``, ``get_token_info``, ``close`` and ``async with`` support."""
+
+    _core: TokenCore
+    _driver: AsyncDriver
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """Request an access token for ``scopes`` (see the sync twin for the arguments)."""
+        info = await self._token_info(scopes, claims, tenant_id, enable_cae)
+        return AccessToken(info.token, info.expires_on)
+
+    async def get_token_info(
+        self, *scopes: str, options: TokenRequestOptions | None = None
+    ) -> AccessTokenInfo:
+        """Request an access token for ``scopes``, with its type and refresh time."""
+        claims, tenant_id, enable_cae = TokenCore.options(options)
+        return await self._token_info(scopes, claims, tenant_id, enable_cae)
+
+    async def _token_info(
+        self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
+    ) -> AccessTokenInfo:
+        core = self._core
+        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+        entry, state = core.cached(plan)
+        if entry is not None and state is Freshness.FRESH:
+            return core.info(entry)
+        lock = core.locks.task_lock(plan.key)
+        if entry is not None and state is Freshness.STALE and lock.locked():
+            return core.info(entry)  # another task is already refreshing
+        async with lock:
+            entry, state = core.cached(plan)
+            if entry is not None and state is Freshness.FRESH:
+                return core.info(entry)
+            try:
+                result = await self._driver.run(core.flow(plan))
+            except ProtocolError as exc:
+                if entry is not None and state is Freshness.STALE:
+                    return core.keep_serving(plan, entry, exc)
+                raise core.failure(exc) from exc
+            return core.store(plan, result)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core.describe()})"
+
+    async def close(self) -> None:
+        """Close the HTTP client this credential created."""
+        await self._driver.close()
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

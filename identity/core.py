@@ -1,0 +1,229 @@
+"""The ``get_token`` template's decisions, shared by every sync and async credential.
+
+A credential holds a :class:`TokenCore` (composition): the core validates a request, resolves its
+tenant, looks in the cache, builds the acquisition flow and stores the result. The sync and async
+credential shells (:mod:`identity.credential`, :mod:`identity.aio.credential`) only add locking and
+run the flow with their driver:
+
+    plan -> cached? FRESH: return
+         -> single flight per cache key -> second look -> run flow -> store -> return
+         (STALE: one caller refreshes while the others keep getting the cached token; a failed
+          proactive refresh keeps serving it and pauses refreshes for 30 s)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, freshness
+from protocol.authority import Authority, validate_tenant_id
+from protocol.claims import CAE_CAPABILITY, merge_claims
+from protocol.errors import ProtocolError
+from protocol.flows import Flow
+from protocol.responses import TokenResult
+from protocol.single_flight import KeyedLocks
+
+from .errors import ClientAuthenticationError, authentication_failed
+from .tokens import AccessTokenInfo, TokenRequestOptions
+
+__all__ = ["AcquireFlow", "Plan", "TokenCore", "resolve_tenant"]
+
+_LOGGER = logging.getLogger("identity")
+
+#: Builds the flow that acquires a token: (authority for the resolved tenant, scopes, claims to send).
+AcquireFlow = Callable[[Authority, Sequence[str], "str | None"], Flow[TokenResult]]
+
+
+def resolve_tenant(
+    default_tenant: str,
+    requested: str | None,
+    *,
+    additionally_allowed_tenants: Sequence[str],
+    multitenant_disabled: bool,
+    credential: str,
+) -> str:
+    """The tenant a request goes to, by azure-identity's rules.
+
+    Raises:
+        ValueError: ``requested`` is not a valid tenant id.
+        ClientAuthenticationError: ``requested`` is not allowed for this credential.
+    """
+    if not requested or requested == default_tenant:
+        return default_tenant
+    validate_tenant_id(requested)
+    if default_tenant == "adfs" or multitenant_disabled:
+        _LOGGER.info(
+            "%s: a token was requested for tenant %s, but the configured tenant %s was used because "
+            "multi-tenant authentication is disabled (adfs, or AZURE_IDENTITY_DISABLE_MULTITENANTAUTH).",
+            credential,
+            requested,
+            default_tenant,
+        )
+        return default_tenant
+    if not default_tenant:
+        return requested
+    if "*" in additionally_allowed_tenants or requested in additionally_allowed_tenants:
+        _LOGGER.info("%s: acquiring a token for additionally allowed tenant %s.", credential, requested)
+        return requested
+    if not additionally_allowed_tenants and default_tenant == "organizations":
+        return requested
+    raise ClientAuthenticationError(
+        message=f"{credential}: the current credential is not configured to acquire tokens for tenant "
+        f"{requested}. To enable acquiring tokens for this tenant add it to the "
+        'additionally_allowed_tenants when creating the credential, or add "*" to '
+        "additionally_allowed_tenants to allow acquiring tokens for any tenant."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One validated token request.
+
+    Attributes:
+        key: the cache key.
+        authority: the authority with the resolved tenant.
+        scopes: the requested scopes, in the caller's order.
+        claims: the ``claims`` value to send (challenge merged with capabilities), or ``None``.
+        bypass_cache: a claims challenge was given: the cached token is not good enough.
+    """
+
+    key: CacheKey
+    authority: Authority
+    scopes: tuple[str, ...]
+    claims: str | None
+    bypass_cache: bool
+
+
+class TokenCore:
+    """Request validation, tenant resolution, caching and error mapping for one credential.
+
+    Args:
+        credential: the public class name, used in messages and logs.
+        client_id: the application id (part of the cache key).
+        authority: the configured authority and tenant.
+        acquire: builds the acquisition flow for a plan.
+        additionally_allowed_tenants: tenants (or ``"*"``) a per-call ``tenant_id`` may name.
+        multitenant_disabled: ``AZURE_IDENTITY_DISABLE_MULTITENANTAUTH`` was set.
+        cache: the access-token store (a fresh one by default).
+        clock: epoch seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        credential: str,
+        client_id: str,
+        authority: Authority,
+        acquire: AcquireFlow,
+        additionally_allowed_tenants: Sequence[str] = (),
+        multitenant_disabled: bool = False,
+        cache: MemoryTokenCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credential = credential
+        self.client_id = client_id
+        self.authority = authority
+        self._acquire = acquire
+        self._allowed = tuple(additionally_allowed_tenants)
+        self._multitenant_disabled = multitenant_disabled
+        self.cache = cache if cache is not None else MemoryTokenCache()
+        self.clock = clock
+        self.locks: KeyedLocks[CacheKey] = KeyedLocks()
+
+    def plan(
+        self, scopes: Iterable[str], *, claims: str | None, tenant_id: str | None, enable_cae: bool
+    ) -> Plan:
+        """Validate a request and decide where it goes.
+
+        Raises:
+            ValueError: no scope, a scope that is not a non-empty string, an invalid tenant id, or
+                claims that are not a JSON object when CAE is enabled.
+            ClientAuthenticationError: the tenant is not allowed.
+        """
+        scope_list = tuple(scopes)
+        if not scope_list:
+            raise ValueError('"get_token" requires at least one scope')
+        for scope in scope_list:
+            if not isinstance(scope, str) or not scope.strip():
+                raise ValueError(f"Each scope must be a non-empty string, got {scope!r}.")
+        tenant = resolve_tenant(
+            self.authority.tenant,
+            tenant_id,
+            additionally_allowed_tenants=self._allowed,
+            multitenant_disabled=self._multitenant_disabled,
+            credential=self.credential,
+        )
+        authority = self.authority if tenant == self.authority.tenant else self.authority.with_tenant(tenant)
+        wire_claims = merge_claims(claims, [CAE_CAPABILITY] if enable_cae else [])
+        key = CacheKey.for_access_token(
+            environment=authority.environment,
+            tenant=tenant,
+            client_id=self.client_id,
+            scopes=scope_list,
+            cae=enable_cae,
+        )
+        return Plan(key, authority, scope_list, wire_claims, bypass_cache=bool(claims and claims.strip()))
+
+    def cached(self, plan: Plan) -> tuple[AccessTokenEntry | None, Freshness]:
+        """The cached entry for ``plan`` and its freshness (``EXPIRED`` when there is none)."""
+        if plan.bypass_cache:
+            return None, Freshness.EXPIRED
+        entry = self.cache.get(plan.key)
+        if entry is None:
+            return None, Freshness.EXPIRED
+        return entry, freshness(entry, self.clock())
+
+    def flow(self, plan: Plan) -> Flow[TokenResult]:
+        """The acquisition flow for ``plan``."""
+        return self._acquire(plan.authority, plan.scopes, plan.claims)
+
+    def store(self, plan: Plan, result: TokenResult) -> AccessTokenInfo:
+        """Cache a fresh token and return it."""
+        entry = AccessTokenEntry(
+            token=result.access_token,
+            token_type=result.token_type,
+            expires_on=result.expires_on,
+            refresh_on=result.refresh_on,
+        )
+        self.cache.put(plan.key, entry)
+        _LOGGER.info("%s.get_token_info succeeded", self.credential)
+        return self.info(entry)
+
+    def keep_serving(self, plan: Plan, entry: AccessTokenEntry, exc: ProtocolError) -> AccessTokenInfo:
+        """A proactive refresh failed: keep the valid token and pause refreshes."""
+        self.cache.put(plan.key, entry.deferred(self.clock()))
+        _LOGGER.warning(
+            "%s: proactive token refresh failed; the cached token stays in use until it expires. %s",
+            self.credential,
+            exc.message,
+        )
+        return self.info(entry)
+
+    def failure(self, exc: ProtocolError) -> ClientAuthenticationError:
+        """The public error for a failed acquisition (also logged at WARNING)."""
+        error = authentication_failed(self.credential, exc)
+        _LOGGER.warning("%s", error.message)
+        return error
+
+    def describe(self) -> str:
+        """Secret-free constructor summary for ``repr``."""
+        return (
+            f"tenant_id={self.authority.tenant!r}, client_id={self.client_id!r}, "
+            f"authority={self.authority.base!r}"
+        )
+
+    @staticmethod
+    def info(entry: AccessTokenEntry) -> AccessTokenInfo:
+        return AccessTokenInfo(
+            entry.token, entry.expires_on, token_type=entry.token_type, refresh_on=entry.refresh_on
+        )
+
+    @staticmethod
+    def options(options: TokenRequestOptions | None) -> tuple[str | None, str | None, bool]:
+        """``(claims, tenant_id, enable_cae)`` from ``get_token_info`` options (unknown keys ignored)."""
+        if not options:
+            return None, None, False
+        return options.get("claims"), options.get("tenant_id"), bool(options.get("enable_cae", False))

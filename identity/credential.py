@@ -1,0 +1,107 @@
+"""The sync credential shell: the ``get_token`` template's locking and I/O around a :class:`TokenCore`.
+
+Concrete credentials (``ClientSecretCredential``...) build a core and a driver and inherit the
+public methods from :class:`SyncCredential`; they contain no token logic of their own.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+
+from cache.memory import Freshness
+from protocol.drivers import SyncDriver
+from protocol.errors import ProtocolError
+
+from .core import TokenCore
+from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+__all__ = ["SyncCredential"]
+
+_Self = TypeVar("_Self", bound="SyncCredential")
+
+
+class SyncCredential:
+    """``get_token``, ``get_token_info``, ``close`` and the context manager protocol."""
+
+    _core: TokenCore
+    _driver: SyncDriver
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """Request an access token for ``scopes``.
+
+        Args:
+            scopes: the scopes, e.g. ``"https://graph.microsoft.com/.default"``.
+            claims: a claims challenge (decoded JSON) from a resource's 401; bypasses the cache.
+            tenant_id: a tenant for this request (see ``additionally_allowed_tenants``).
+            enable_cae: request a token that supports Continuous Access Evaluation.
+
+        Raises:
+            ValueError: no scope, or an invalid argument.
+            ClientAuthenticationError: authentication failed.
+        """
+        info = self._token_info(scopes, claims, tenant_id, enable_cae)
+        return AccessToken(info.token, info.expires_on)
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        """Request an access token for ``scopes``, with its type and refresh time.
+
+        Args:
+            scopes: the scopes.
+            options: ``claims``, ``tenant_id`` and ``enable_cae`` (other keys are ignored).
+        """
+        claims, tenant_id, enable_cae = TokenCore.options(options)
+        return self._token_info(scopes, claims, tenant_id, enable_cae)
+
+    def _token_info(
+        self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
+    ) -> AccessTokenInfo:
+        core = self._core
+        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+        entry, state = core.cached(plan)
+        if entry is not None and state is Freshness.FRESH:
+            return core.info(entry)
+        lock = core.locks.thread_lock(plan.key)
+        if entry is not None and state is Freshness.STALE:
+            if not lock.acquire(blocking=False):
+                return core.info(entry)  # another caller is already refreshing
+        else:
+            lock.acquire()
+        try:
+            entry, state = core.cached(plan)
+            if entry is not None and state is Freshness.FRESH:
+                return core.info(entry)
+            try:
+                result = self._driver.run(core.flow(plan))
+            except ProtocolError as exc:
+                if entry is not None and state is Freshness.STALE:
+                    return core.keep_serving(plan, entry, exc)
+                raise core.failure(exc) from exc
+            return core.store(plan, result)
+        finally:
+            lock.release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core.describe()})"
+
+    def close(self) -> None:
+        """Close the HTTP client this credential created."""
+        self._driver.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,104 @@
+"""Settings shared by credential constructors: authority, tenant rules and region.
+
+Environment variables are read here, on behalf of the public constructors that document them, and
+nowhere deeper:
+
+* ``AZURE_AUTHORITY_HOST``: the default authority host;
+* ``AZURE_IDENTITY_DISABLE_MULTITENANTAUTH``: any non-empty value pins tokens to the configured
+  tenant;
+* ``AZURE_REGIONAL_AUTHORITY_NAME``: a region (``westus2``) for the client-credentials grant;
+  ``tryautodetect``/``true`` uses ``REGION_NAME`` when set (region detection through IMDS is not
+  done: it would make every token request off Azure wait for a metadata service).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from protocol.authority import Authority, validate_region
+
+from .constants import AzureAuthorityHosts, EnvironmentVariables
+
+__all__ = ["AuthoritySettings", "authority_settings", "reject_unknown_arguments"]
+
+_LOGGER = logging.getLogger("identity")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthoritySettings:
+    """Where and how a credential asks for tokens."""
+
+    authority: Authority
+    instance_discovery: bool
+    additionally_allowed_tenants: tuple[str, ...]
+    multitenant_disabled: bool
+    region: str | None
+
+
+def _region_from_environment(authority: Authority) -> str | None:
+    raw = os.environ.get(EnvironmentVariables.AZURE_REGIONAL_AUTHORITY_NAME, "").strip()
+    if not raw:
+        return None
+    if raw.lower() in ("tryautodetect", "true"):
+        detected = os.environ.get("REGION_NAME", "").strip()
+        if not detected:
+            _LOGGER.info(
+                "AZURE_REGIONAL_AUTHORITY_NAME asks for region detection, but REGION_NAME is not set."
+            )
+            return None
+        raw = detected.lower().replace(" ", "")
+    region = validate_region(raw)
+    if not authority.is_well_known:
+        _LOGGER.info(
+            "Ignoring AZURE_REGIONAL_AUTHORITY_NAME: %s is not a Microsoft Entra cloud.", authority.base
+        )
+        return None
+    return region
+
+
+def authority_settings(
+    *,
+    tenant_id: str,
+    authority: str | None,
+    disable_instance_discovery: bool,
+    additionally_allowed_tenants: Iterable[str] | None,
+    use_region: bool = False,
+) -> AuthoritySettings:
+    """Validate a constructor's authority arguments and read the documented environment variables.
+
+    Raises:
+        ValueError: an invalid authority, tenant id or region name.
+    """
+    host = (
+        authority
+        or os.environ.get(EnvironmentVariables.AZURE_AUTHORITY_HOST)
+        or (AzureAuthorityHosts.AZURE_PUBLIC_CLOUD)
+    )
+    resolved = Authority.create(host, tenant_id)
+    allowed = tuple(additionally_allowed_tenants or ())
+    for tenant in allowed:
+        if not isinstance(tenant, str):
+            raise ValueError("additionally_allowed_tenants must be a list of tenant ids (strings).")
+    return AuthoritySettings(
+        authority=resolved,
+        instance_discovery=not disable_instance_discovery,
+        additionally_allowed_tenants=allowed,
+        multitenant_disabled=bool(
+            os.environ.get(EnvironmentVariables.AZURE_IDENTITY_DISABLE_MULTITENANTAUTH)
+        ),
+        region=_region_from_environment(resolved) if use_region else None,
+    )
+
+
+def reject_unknown_arguments(credential: str, kwargs: Mapping[str, object]) -> None:
+    """Raise ``TypeError`` naming keyword arguments a constructor does not support.
+
+    Silently ignoring them (as azure-identity does with unknown pipeline options) hides typos such
+    as ``additionaly_allowed_tenants``.
+    """
+    if kwargs:
+        names = ", ".join(sorted(kwargs))
+        raise TypeError(f"{credential} got unexpected keyword argument(s): {names}")
