@@ -14,6 +14,8 @@ __all__ = [
     "AccessTokenInfo",
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
+    "CertificateCredential",
+    "ClientAssertionCredential",
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialUnavailableError",
@@ -35,9 +37,13 @@ _LAZY: dict[str, str] = {
     "EnvironmentVariables": "identity.constants",
     "KnownAuthorities": "identity.constants",
     "ClientSecretCredential": "identity.client_secret",
+    "CertificateCredential": "identity.certificate",
+    "ClientAssertionCredential": "identity.client_assertion",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .certificate import CertificateCredential
+    from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
     from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
     from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError

@@ -7,33 +7,20 @@ other authorities are discovered once per process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 
-from protocol.authority import Authority
 from protocol.client_auth import ClientSecret
-from protocol.client_credentials import client_credentials_flow
 from protocol.drivers import SyncDriver
-from protocol.flows import Flow
-from protocol.responses import TokenResult
 from protocol.retry import RetryPolicy
 
 from .core import TokenCore
 from .credential import SyncCredential
-from .settings import authority_settings, reject_unknown_arguments
+from .service_principal import check_ids, service_principal_core
+from .settings import reject_unknown_arguments
 
 __all__ = ["ClientSecretCredential", "client_secret_core"]
-
-
-def _check_arguments(tenant_id: str, client_id: str, client_secret: str) -> None:
-    if not client_id:
-        raise ValueError("client_id should be the id of a Microsoft Entra application")
-    if not client_secret:
-        raise ValueError("secret should be a Microsoft Entra application's client secret")
-    if not tenant_id:
-        raise ValueError("tenant_id should be a Microsoft Entra tenant's id (also called its 'directory id')")
 
 
 def client_secret_core(
@@ -44,43 +31,23 @@ def client_secret_core(
     *,
     authority: str | None,
     disable_instance_discovery: bool,
-    additionally_allowed_tenants: Iterable[str] | None,
-    retry_policy: RetryPolicy,
+    additionally_allowed_tenants: list[str] | None,
+    retry_policy: RetryPolicy | None,
 ) -> TokenCore:
-    """The token core of a client secret credential (shared by the sync and async classes)."""
-    _check_arguments(tenant_id, client_id, client_secret)
-    settings = authority_settings(
-        tenant_id=tenant_id,
+    """Validate the arguments and build the token core (shared by the sync and async classes)."""
+    check_ids(tenant_id, client_id)
+    if not client_secret:
+        raise ValueError("secret should be a Microsoft Entra application's client secret")
+    return service_principal_core(
+        credential,
+        tenant_id,
+        client_id,
+        ClientSecret(client_secret),
         authority=authority,
         disable_instance_discovery=disable_instance_discovery,
         additionally_allowed_tenants=additionally_allowed_tenants,
-        use_region=True,
+        retry_policy=retry_policy,
     )
-    client_auth = ClientSecret(client_secret)
-    core: TokenCore
-
-    def acquire(target: Authority, scopes: Sequence[str], claims: str | None) -> Flow[TokenResult]:
-        return client_credentials_flow(
-            target,
-            client_id=client_id,
-            scopes=scopes,
-            client_auth=client_auth,
-            policy=retry_policy,
-            claims=claims,
-            instance_discovery=settings.instance_discovery,
-            region=settings.region,
-            clock=core.clock,
-        )
-
-    core = TokenCore(
-        credential=credential,
-        client_id=client_id,
-        authority=settings.authority,
-        acquire=acquire,
-        additionally_allowed_tenants=settings.additionally_allowed_tenants,
-        multitenant_disabled=settings.multitenant_disabled,
-    )
-    return core
 
 
 class ClientSecretCredential(SyncCredential):
@@ -130,6 +97,6 @@ class ClientSecretCredential(SyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy or RetryPolicy(),
+            retry_policy=retry_policy,
         )
         self._driver = SyncDriver(client=http_client, transport=transport)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .certificate import ASSERTION_LIFETIME, Algorithm, ClientCertificate, build_client_assertion
+from .errors import ClientAssertionError
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
@@ -91,9 +92,15 @@ class AssertionCallable:
     func: Callable[[], str] = field(repr=False)
 
     def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
-        assertion = self.func()
+        try:
+            assertion = self.func()
+        except Exception as exc:
+            # The callable's own message is not repeated: it may describe a token file's content.
+            raise ClientAssertionError(
+                f"The client assertion callable raised {type(exc).__name__}; see the chained exception."
+            ) from exc
         if not isinstance(assertion, str) or not assertion.strip():
-            raise ValueError(
+            raise ClientAssertionError(
                 "The client assertion callable must return the assertion (a JWT) as a non-empty "
                 f"string; it returned {type(assertion).__name__}."
             )

@@ -11,6 +11,7 @@ the parsers, with ``raise ... from exc``.
     ├── MalformedResponseError      a response arrived but is not what the protocol allows
     │                               (not JSON, an HTML page from a proxy, missing ``access_token``,
     │                               wrong types); carries ``status_code``
+    ├── ClientAssertionError        the client assertion callable failed or returned no assertion
     ├── ServiceError                HTTP error status (5xx, or 4xx) without an OAuth error body;
     │                               carries ``status_code`` and ``retryable``
     └── OAuthError                  the authority answered with an OAuth 2.0 error body
@@ -31,6 +32,7 @@ import httpx
 
 __all__ = [
     "ClaimsChallengeError",
+    "ClientAssertionError",
     "InteractionRequiredError",
     "MalformedResponseError",
     "OAuthError",
@@ -68,6 +70,10 @@ class MalformedResponseError(ProtocolError):
         super().__init__(message)
         self.status_code = status_code
         self.url = url
+
+
+class ClientAssertionError(ProtocolError):
+    """The callable that supplies a client assertion raised, or returned something unusable."""
 
 
 class ServiceError(ProtocolError):

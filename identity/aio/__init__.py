@@ -8,13 +8,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ClientSecretCredential"]
+__all__ = ["CertificateCredential", "ClientAssertionCredential", "ClientSecretCredential"]
 
 _LAZY: dict[str, str] = {
+    "CertificateCredential": "identity.aio.certificate",
+    "ClientAssertionCredential": "identity.aio.client_assertion",
     "ClientSecretCredential": "identity.aio.client_secret",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .certificate import CertificateCredential
+    from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
 
 

@@ -46,6 +46,6 @@ class ClientSecretCredential(AsyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy or RetryPolicy(),
+            retry_policy=retry_policy,
         )
         self._driver = AsyncDriver(client=http_client, transport=transport)

@@ -1,0 +1,52 @@
+"""Async ``ClientAssertionCredential``: the same core as :mod:`identity.client_assertion`, async driver.
+
+``func`` stays a plain (sync) callable, as in azure-identity; it should return quickly (read a
+file, return a string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from protocol.drivers import AsyncDriver
+from protocol.retry import RetryPolicy
+
+from ..client_assertion import client_assertion_core
+from ..settings import reject_unknown_arguments
+from .credential import AsyncCredential
+
+__all__ = ["ClientAssertionCredential"]
+
+
+class ClientAssertionCredential(AsyncCredential):
+    """Authenticates a service principal with a JWT assertion returned by ``func`` (async)."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        func: Callable[[], str],
+        *,
+        authority: str | None = None,
+        disable_instance_discovery: bool = False,
+        additionally_allowed_tenants: list[str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        reject_unknown_arguments(type(self).__name__, kwargs)
+        self._core = client_assertion_core(
+            type(self).__name__,
+            tenant_id,
+            client_id,
+            func,
+            authority=authority,
+            disable_instance_discovery=disable_instance_discovery,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            retry_policy=retry_policy,
+        )
+        self._driver = AsyncDriver(client=http_client, transport=transport)
