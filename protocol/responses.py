@@ -170,6 +170,8 @@ def oauth_error_from_body(
     status = response.status_code
     code_text = f" (AADSTS{parsed.error_codes[0]})" if parsed.error_codes else ""
     description = _first_line(parsed.error_description)
+    if parsed.error_codes and description.startswith(f"AADSTS{parsed.error_codes[0]}:"):
+        description = description.split(":", 1)[1].strip()
     message = f"{parsed.error}{code_text}: {description}" if description else f"{parsed.error}{code_text}"
     kwargs: dict[str, Any] = {
         "error": parsed.error,

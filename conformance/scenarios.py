@@ -1,0 +1,414 @@
+"""The conformance scenarios: what any Entra ID client must do against the mock authority.
+
+Each scenario is an ``async`` function of a :class:`ScenarioContext` registered with
+:func:`scenario`; it builds credentials through the context's :class:`Implementation`, acquires
+tokens, and asserts on what the mock authority received and what the client returned. The same
+scenarios run against this project's ``identity`` (sync and async) and against ``azure.identity``
+(the reference client): a scenario the reference fails points at a mock that is wrong.
+
+Run them with pytest (``tests/conformance/test_scenarios.py``) or from your own suite with
+:func:`run_scenario`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .authority import DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT, Fault, MockAuthority
+from .implementations import Implementation, Target
+from .mock.keys import ClientCertificate, generate_client_certificate
+
+__all__ = ["SCENARIOS", "Scenario", "ScenarioContext", "run_scenario", "scenario"]
+
+SCOPE = "https://vault.azure.net/.default"
+OTHER_SCOPE = "https://storage.azure.com/.default"
+OTHER_TENANT = "22222222-2222-2222-2222-222222222222"
+CAE_CLAIMS_VALUE = ["cp1"]
+
+
+@dataclass
+class ScenarioContext:
+    """What a scenario works with."""
+
+    authority: MockAuthority
+    target: Target
+    impl: Implementation
+
+    def client_secret(self, **kwargs: Any) -> Any:
+        return self.impl.credential(
+            "client_secret", self.target, DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET, **kwargs
+        )
+
+    def token_requests(self) -> list[Any]:
+        return self.authority.requests_to("token")
+
+    async def expect_failure(self, awaitable: Awaitable[Any]) -> BaseException:
+        """Await ``awaitable`` and return the ClientAuthenticationError it raised."""
+        from identity.errors import ClientAuthenticationError as CoreError
+
+        try:
+            await awaitable
+        except CoreError as exc:
+            return exc
+        except Exception as exc:
+            raise AssertionError(
+                f"{self.impl.name} raised {type(exc).__name__} instead of ClientAuthenticationError: {exc}"
+            ) from exc
+        raise AssertionError(f"{self.impl.name} returned a token where it should have failed")
+
+
+ScenarioFunc = Callable[[ScenarioContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    needs: str
+    func: ScenarioFunc
+    doc: str
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, *, needs: str = "client_secret") -> Callable[[ScenarioFunc], ScenarioFunc]:
+    """Register a scenario that needs credentials of kind ``needs``."""
+
+    def register(func: ScenarioFunc) -> ScenarioFunc:
+        SCENARIOS[name] = Scenario(name, needs, func, (func.__doc__ or "").strip())
+        return func
+
+    return register
+
+
+async def run_scenario(name: str, authority: MockAuthority, target: Target, impl: Implementation) -> None:
+    """Run one scenario; raises ``AssertionError`` when the implementation does not conform."""
+    await SCENARIOS[name].func(ScenarioContext(authority, target, impl))
+
+
+def _form_without_volatile(form: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in form.items() if k not in ("client_info", "x-client-sku")}
+
+
+def _capabilities(claims: str | None) -> list[str]:
+    if not claims:
+        return []
+    values = json.loads(claims).get("access_token", {}).get("xms_cc", {}).get("values", [])
+    return [str(v).lower() for v in values]
+
+
+# --- client secret ---------------------------------------------------------------------------
+
+
+@scenario("client_secret_first_token")
+async def _first_token(ctx: ScenarioContext) -> None:
+    """One client-credentials request with the secret in the body; the issued token comes back."""
+    credential = ctx.client_secret()
+    before = time.time()
+    token = await ctx.impl.get_token(credential, SCOPE)
+    requests = ctx.token_requests()
+    assert len(requests) == 1, f"expected 1 token request, got {len(requests)}"
+    request = requests[0]
+    assert request.method == "POST"
+    assert request.path == f"/{DEFAULT_TENANT}/oauth2/v2.0/token", request.path
+    assert request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    assert _form_without_volatile(request.form) == {
+        "grant_type": "client_credentials",
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_SECRET,
+        "scope": SCOPE,
+    }, request.form
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None, "the returned token is not one the authority issued"
+    assert issued.client_id == DEFAULT_CLIENT_ID and issued.user is None
+    assert list(issued.scopes) == [SCOPE]
+    assert abs(token.expires_on - (before + ctx.authority.token_lifetime)) < 60, token.expires_on
+    await ctx.impl.close(credential)
+
+
+@scenario("cached_token_reused")
+async def _cached(ctx: ScenarioContext) -> None:
+    """A second request for the same scope is served from the cache; another scope is not."""
+    credential = ctx.client_secret()
+    first = await ctx.impl.get_token(credential, SCOPE)
+    second = await ctx.impl.get_token(credential, SCOPE)
+    assert first.token == second.token
+    assert len(ctx.token_requests()) == 1
+    other = await ctx.impl.get_token(credential, OTHER_SCOPE)
+    assert other.token != first.token
+    assert len(ctx.token_requests()) == 2
+    await ctx.impl.close(credential)
+
+
+@scenario("get_token_info_shape")
+async def _token_info(ctx: ScenarioContext) -> None:
+    """``get_token_info`` returns an AccessTokenInfo with token type and expiry."""
+    credential = ctx.client_secret()
+    info = await ctx.impl.get_token_info(credential, SCOPE)
+    assert info.token_type.lower() == "bearer"
+    assert ctx.authority.describe_token(info.token) is not None
+    assert info.expires_on > time.time() + 3000
+    await ctx.impl.close(credential)
+
+
+# --- certificate and assertion ---------------------------------------------------------------
+
+
+def _register_certificate_app(authority: MockAuthority) -> tuple[str, ClientCertificate]:
+    client_id = str(uuid.uuid4())
+    certificate = generate_client_certificate("conformance-client")
+    authority.add_application(DEFAULT_TENANT, client_id, certificate=certificate.certificate_pem)
+    return client_id, certificate
+
+
+@scenario("certificate_assertion", needs="certificate")
+async def _certificate(ctx: ScenarioContext) -> None:
+    """A certificate credential sends a signed assertion the authority accepts, and no secret."""
+    client_id, certificate = _register_certificate_app(ctx.authority)
+    credential = ctx.impl.credential("certificate", ctx.target, DEFAULT_TENANT, client_id, certificate.pem)
+    token = await ctx.impl.get_token(credential, SCOPE)
+    requests = ctx.token_requests()
+    assert len(requests) == 1
+    form = requests[0].form
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert form["grant_type"] == "client_credentials" and form["client_id"] == client_id
+    assert "client_secret" not in form
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None and issued.client_id == client_id
+    await ctx.impl.close(credential)
+
+
+@scenario("assertion_callable", needs="assertion")
+async def _assertion(ctx: ScenarioContext) -> None:
+    """The assertion callable is called for each token request and its JWT is sent as is."""
+    import jwt
+
+    client_id, certificate = _register_certificate_app(ctx.authority)
+    endpoint = f"{ctx.target.authority}/{DEFAULT_TENANT}/oauth2/v2.0/token"
+    issued_assertions: list[str] = []
+
+    def func() -> str:
+        now = int(time.time())
+        claims = {
+            "aud": endpoint,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": str(uuid.uuid4()),
+            "nbf": now,
+            "iat": now,
+            "exp": now + 600,
+        }
+        import base64
+        import binascii
+
+        x5t = base64.urlsafe_b64encode(binascii.unhexlify(certificate.thumbprint)).rstrip(b"=").decode()
+        value = jwt.encode(claims, certificate.private_key, algorithm="RS256", headers={"x5t": x5t})
+        issued_assertions.append(value)
+        return value
+
+    credential = ctx.impl.credential("assertion", ctx.target, DEFAULT_TENANT, client_id, func)
+    await ctx.impl.get_token(credential, SCOPE)
+    await ctx.impl.get_token(credential, OTHER_SCOPE)
+    requests = ctx.token_requests()
+    assert len(requests) == 2
+    assert [r.form["client_assertion"] for r in requests] == issued_assertions
+    await ctx.impl.close(credential)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@scenario("invalid_secret_not_retried")
+async def _invalid_secret(ctx: ScenarioContext) -> None:
+    """A wrong secret (401 invalid_client, AADSTS7000215) fails at once, naming the Entra code."""
+    credential = ctx.impl.credential(
+        "client_secret", ctx.target, DEFAULT_TENANT, DEFAULT_CLIENT_ID, "not-the-secret"
+    )
+    error = await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    assert "7000215" in str(error), str(error)
+    assert len(ctx.token_requests()) == 1, "an invalid_client error must not be retried"
+    await ctx.impl.close(credential)
+
+
+@scenario("unknown_client")
+async def _unknown_client(ctx: ScenarioContext) -> None:
+    """An application id the tenant does not know fails with AADSTS700016."""
+    credential = ctx.impl.credential("client_secret", ctx.target, DEFAULT_TENANT, str(uuid.uuid4()), "x")
+    error = await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    assert "700016" in str(error), str(error)
+    await ctx.impl.close(credential)
+
+
+@scenario("unsupported_scope")
+async def _bad_scope(ctx: ScenarioContext) -> None:
+    """Client credentials with a scope that is not '<resource>/.default' fail with AADSTS1002012."""
+    credential = ctx.client_secret()
+    error = await ctx.expect_failure(ctx.impl.get_token(credential, "https://vault.azure.net/secrets.read"))
+    assert "1002012" in str(error), str(error)
+    await ctx.impl.close(credential)
+
+
+@scenario("retry_on_503")
+async def _retry_503(ctx: ScenarioContext) -> None:
+    """A 503 from the token endpoint is retried and the second attempt's token returned."""
+    ctx.authority.inject(Fault.status(503), endpoint="token")
+    credential = ctx.client_secret()
+    token = await ctx.impl.get_token(credential, SCOPE)
+    assert ctx.authority.describe_token(token.token) is not None
+    assert len(ctx.token_requests()) == 2
+    await ctx.impl.close(credential)
+
+
+@scenario("retry_after_429")
+async def _retry_429(ctx: ScenarioContext) -> None:
+    """A 429 with Retry-After is retried after the wait."""
+    ctx.authority.inject(Fault.status(429, retry_after="1"), endpoint="token")
+    credential = ctx.client_secret()
+    start = time.monotonic()
+    token = await ctx.impl.get_token(credential, SCOPE)
+    assert time.monotonic() - start >= 0.9, "Retry-After was not honoured"
+    assert ctx.authority.describe_token(token.token) is not None
+    assert len(ctx.token_requests()) == 2
+    await ctx.impl.close(credential)
+
+
+@scenario("dropped_connection_retried")
+async def _dropped(ctx: ScenarioContext) -> None:
+    """A connection closed without a response is retried."""
+    ctx.authority.inject(Fault.drop_connection(), endpoint="token")
+    credential = ctx.client_secret()
+    token = await ctx.impl.get_token(credential, SCOPE)
+    assert ctx.authority.describe_token(token.token) is not None
+    assert len(ctx.token_requests()) == 2
+    await ctx.impl.close(credential)
+
+
+@scenario("server_errors_exhaust_retries")
+async def _exhausted(ctx: ScenarioContext) -> None:
+    """Persistent 500s give up after 3 retries (4 attempts) with an authentication error."""
+    ctx.authority.inject(Fault.status(500), endpoint="token", times=10)
+    credential = ctx.client_secret()
+    await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    assert len(ctx.token_requests()) == 4, len(ctx.token_requests())
+    await ctx.impl.close(credential)
+
+
+@scenario("malformed_token_response")
+async def _malformed(ctx: ScenarioContext) -> None:
+    """A 200 whose body is not JSON is an authentication error, not a crash."""
+    ctx.authority.inject(
+        Fault.malformed(b"<html><body>proxy login</body></html>", "text/html"), endpoint="token"
+    )
+    credential = ctx.client_secret()
+    await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    await ctx.impl.close(credential)
+
+
+@scenario("token_response_without_access_token")
+async def _no_access_token(ctx: ScenarioContext) -> None:
+    """A 200 JSON body without ``access_token`` is an authentication error."""
+    ctx.authority.inject(
+        Fault.malformed(b'{"token_type": "Bearer", "expires_in": 3600}', "application/json"), endpoint="token"
+    )
+    credential = ctx.client_secret()
+    await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    await ctx.impl.close(credential)
+
+
+# --- CAE, claims and tenants -----------------------------------------------------------------
+
+
+@scenario("cae_declares_cp1")
+async def _cae(ctx: ScenarioContext) -> None:
+    """``enable_cae=True`` declares the cp1 capability and gets a CAE token, cached apart."""
+    credential = ctx.client_secret()
+    plain = await ctx.impl.get_token(credential, SCOPE)
+    cae = await ctx.impl.get_token(credential, SCOPE, enable_cae=True)
+    requests = ctx.token_requests()
+    assert len(requests) == 2, "CAE and non-CAE tokens must be cached apart"
+    assert "claims" not in requests[0].form
+    assert _capabilities(requests[1].form.get("claims")) == CAE_CLAIMS_VALUE
+    issued = ctx.authority.describe_token(cae.token)
+    assert issued is not None and issued.cae and cae.token != plain.token
+    await ctx.impl.close(credential)
+
+
+@scenario("claims_challenge_bypasses_cache")
+async def _claims(ctx: ScenarioContext) -> None:
+    """A claims challenge skips the cached token and is sent, merged with cp1."""
+    credential = ctx.client_secret()
+    await ctx.impl.get_token(credential, SCOPE, enable_cae=True)
+    challenge = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
+    await ctx.impl.get_token(credential, SCOPE, enable_cae=True, claims=challenge)
+    requests = ctx.token_requests()
+    assert len(requests) == 2, "a claims challenge must bypass the cached token"
+    sent = json.loads(requests[1].form["claims"])
+    assert sent["access_token"]["nbf"] == {"essential": True, "value": "1700000000"}
+    assert _capabilities(requests[1].form["claims"]) == CAE_CLAIMS_VALUE
+    await ctx.impl.close(credential)
+
+
+@scenario("tenant_not_allowed_sends_nothing")
+async def _tenant_refused(ctx: ScenarioContext) -> None:
+    """A per-call tenant that is not allowed fails without any request."""
+    credential = ctx.client_secret()
+    error = await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE, tenant_id=OTHER_TENANT))
+    assert OTHER_TENANT in str(error) and "additionally_allowed_tenants" in str(error)
+    assert ctx.token_requests() == []
+    await ctx.impl.close(credential)
+
+
+@scenario("tenant_allowed_by_wildcard")
+async def _tenant_allowed(ctx: ScenarioContext) -> None:
+    """With ``additionally_allowed_tenants=["*"]`` a per-call tenant is used for the request."""
+    ctx.authority.add_tenant(OTHER_TENANT)
+    ctx.authority.add_application(OTHER_TENANT, DEFAULT_CLIENT_ID, secret=DEFAULT_SECRET)
+    credential = ctx.client_secret(additionally_allowed_tenants=["*"])
+    token = await ctx.impl.get_token(credential, SCOPE, tenant_id=OTHER_TENANT)
+    requests = ctx.token_requests()
+    assert [r.path for r in requests] == [f"/{OTHER_TENANT}/oauth2/v2.0/token"]
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None and issued.tenant == OTHER_TENANT
+    await ctx.impl.close(credential)
+
+
+# --- authorities and discovery ---------------------------------------------------------------
+
+
+@scenario("custom_authority_reads_metadata")
+async def _metadata(ctx: ScenarioContext) -> None:
+    """A custom authority (instance discovery off) is resolved through its OpenID metadata."""
+    credential = ctx.client_secret()
+    await ctx.impl.get_token(credential, SCOPE)
+    endpoints = [r.endpoint for r in ctx.authority.requests]
+    assert endpoints[0] == "openid-configuration", endpoints
+    assert endpoints[-1] == "token", endpoints
+    assert "instance-discovery" not in endpoints
+    await ctx.impl.close(credential)
+
+
+@scenario("unknown_tenant")
+async def _unknown_tenant(ctx: ScenarioContext) -> None:
+    """A tenant the authority does not know fails with AADSTS90002, as a clear error."""
+    credential = ctx.impl.credential(
+        "client_secret", ctx.target, "33333333-3333-3333-3333-333333333333", DEFAULT_CLIENT_ID, DEFAULT_SECRET
+    )
+    if ctx.impl.library == "identity":
+        error = await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+        assert "90002" in str(error), str(error)
+    else:
+        # azure-identity's sync credentials raise ValueError from MSAL's discovery ("Unable to get
+        # authority configuration"); the async ones an authentication error naming the code.
+        try:
+            await ctx.impl.get_token(credential, SCOPE)
+        except Exception as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("a token was returned for a tenant that does not exist")
+        assert "90002" in message or "authority configuration" in message, message
+    await ctx.impl.close(credential)
