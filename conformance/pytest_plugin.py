@@ -3,11 +3,17 @@
 Installed with the package (entry point ``pytest11``), so a project that depends on
 ``entra-identity`` can write::
 
+    from conformance.authority import DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT
+
     def test_my_service(mock_authority):
         credential = ClientSecretCredential(
-            DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET,
-            authority=mock_authority.url, transport=mock_authority.transport(),
+            DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET, transport=mock_authority.transport()
         )
+        token = credential.get_token("https://vault.azure.net/.default")
+        assert mock_authority.describe_token(token.token) is not None
+
+The mock answers for whatever host a request names, so the default public-cloud authority works
+in process without any network.
 
 The fixture yields a fresh :class:`conformance.authority.MockAuthority` with the default tenant,
 applications and user, and fails the test if any request reached it that no route matched.
