@@ -20,12 +20,9 @@ from typing import Any
 from protocol.errors import (
     ClaimsChallengeError,
     InteractionRequiredError,
-    MalformedResponseError,
     OAuthError,
     ProtocolError,
-    ServiceError,
     ThrottledError,
-    TransportError,
 )
 
 __all__ = [
@@ -131,8 +128,8 @@ def describe(exc: ProtocolError) -> str:
         if exc.trace_id:
             parts.append(f"Trace ID: {exc.trace_id}.")
         return " ".join(parts)
-    if isinstance(exc, (TransportError, ServiceError, MalformedResponseError)):
-        return exc.message
+    # TransportError, ServiceError, MalformedResponseError, ClientAssertionError: their messages
+    # already say what failed and what to check.
     return exc.message
 
 

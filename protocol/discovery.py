@@ -28,7 +28,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .authority import Authority, Endpoints
-from .errors import MalformedResponseError, OAuthError, ProtocolError
+from .errors import MalformedResponseError, ProtocolError
 from .flows import Flow, exchange
 from .responses import raise_for_error_response
 from .retry import RetryPolicy
@@ -49,8 +49,11 @@ __all__ = [
 INSTANCE_DISCOVERY_HOST = "login.microsoftonline.com"
 
 
-class UntrustedAuthorityError(ProtocolError, ValueError):
-    """Entra's instance discovery does not vouch for the authority host (``invalid_instance``)."""
+class UntrustedAuthorityError(ValueError):
+    """Entra's instance discovery does not vouch for the authority host (``invalid_instance``).
+
+    A configuration error, so a ``ValueError`` (as in azure-identity), not a protocol failure.
+    """
 
 
 class InstanceDiscovery(BaseModel):
@@ -189,6 +192,6 @@ def resolve_endpoints(
         fallback = yield from exchange(lambda: build_openid_configuration_request(generic), policy)
         try:
             return parse_openid_configuration_response(fallback.response)
-        except (OAuthError, ProtocolError):
+        except ProtocolError:
             pass  # report the failure at the primary (Entra-layout) location below
     return parse_openid_configuration_response(result.response)
