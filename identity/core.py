@@ -29,7 +29,7 @@ from protocol.single_flight import KeyedLocks
 from .errors import ClientAuthenticationError, authentication_failed
 from .tokens import AccessTokenInfo, TokenRequestOptions
 
-__all__ = ["AcquireFlow", "Plan", "TokenCore", "resolve_tenant"]
+__all__ = ["AcquireFlow", "Attempt", "Plan", "TokenCore", "resolve_tenant"]
 
 _LOGGER = logging.getLogger("identity")
 
@@ -176,37 +176,17 @@ class TokenCore:
             return None, Freshness.EXPIRED
         return entry, freshness(entry, self.clock())
 
+    def attempt(self, plan: Plan) -> AccessTokenInfo | Attempt:
+        """Second look, under the single-flight lock: the token another caller just stored, or an
+        :class:`Attempt` to run."""
+        entry, state = self.cached(plan)
+        if entry is not None and state is Freshness.FRESH:
+            return self.info(entry)
+        return Attempt(self, plan, entry if state is Freshness.STALE else None)
+
     def flow(self, plan: Plan) -> Flow[TokenResult]:
         """The acquisition flow for ``plan``."""
         return self._acquire(plan.authority, plan.scopes, plan.claims)
-
-    def store(self, plan: Plan, result: TokenResult) -> AccessTokenInfo:
-        """Cache a fresh token and return it."""
-        entry = AccessTokenEntry(
-            token=result.access_token,
-            token_type=result.token_type,
-            expires_on=result.expires_on,
-            refresh_on=result.refresh_on,
-        )
-        self.cache.put(plan.key, entry)
-        _LOGGER.info("%s.get_token_info succeeded", self.credential)
-        return self.info(entry)
-
-    def keep_serving(self, plan: Plan, entry: AccessTokenEntry, exc: ProtocolError) -> AccessTokenInfo:
-        """A proactive refresh failed: keep the valid token and pause refreshes."""
-        self.cache.put(plan.key, entry.deferred(self.clock()))
-        _LOGGER.warning(
-            "%s: proactive token refresh failed; the cached token stays in use until it expires. %s",
-            self.credential,
-            exc.message,
-        )
-        return self.info(entry)
-
-    def failure(self, exc: ProtocolError) -> ClientAuthenticationError:
-        """The public error for a failed acquisition (also logged at WARNING)."""
-        error = authentication_failed(self.credential, exc)
-        _LOGGER.warning("%s", error.message)
-        return error
 
     def describe(self) -> str:
         """Secret-free constructor summary for ``repr``."""
@@ -227,3 +207,50 @@ class TokenCore:
         if not options:
             return None, None, False
         return options.get("claims"), options.get("tenant_id"), bool(options.get("enable_cae", False))
+
+
+class Attempt:
+    """One acquisition under the single-flight lock: the flow to run and what to do with its outcome.
+
+    ``stale`` is the cached token being refreshed proactively, if any: when the refresh fails it
+    keeps being served (and refreshes pause for 30 s) instead of failing the caller.
+    """
+
+    __slots__ = ("_core", "_plan", "stale")
+
+    def __init__(self, core: TokenCore, plan: Plan, stale: AccessTokenEntry | None) -> None:
+        self._core = core
+        self._plan = plan
+        self.stale = stale
+
+    def flow(self) -> Flow[TokenResult]:
+        return self._core.flow(self._plan)
+
+    def succeeded(self, result: TokenResult) -> AccessTokenInfo:
+        """Cache the new token and return it."""
+        core = self._core
+        entry = AccessTokenEntry(
+            token=result.access_token,
+            token_type=result.token_type,
+            expires_on=result.expires_on,
+            refresh_on=result.refresh_on,
+        )
+        core.cache.put(self._plan.key, entry)
+        _LOGGER.info("%s.get_token_info succeeded", core.credential)
+        return core.info(entry)
+
+    def failed(self, exc: ProtocolError) -> AccessTokenInfo:
+        """Keep serving a still-valid token after a failed proactive refresh; otherwise raise the
+        public error."""
+        core = self._core
+        if self.stale is not None:
+            core.cache.put(self._plan.key, self.stale.deferred(core.clock()))
+            _LOGGER.warning(
+                "%s: proactive token refresh failed; the cached token stays in use until it expires. %s",
+                core.credential,
+                exc.message,
+            )
+            return core.info(self.stale)
+        error = authentication_failed(core.credential, exc)
+        _LOGGER.warning("%s", error.message)
+        raise error from exc

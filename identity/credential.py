@@ -13,7 +13,7 @@ from cache.memory import Freshness
 from protocol.drivers import SyncDriver
 from protocol.errors import ProtocolError
 
-from .core import TokenCore
+from .core import Attempt, TokenCore
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = ["SyncCredential"]
@@ -71,20 +71,18 @@ class SyncCredential:
         lock = core.locks.thread_lock(plan.key)
         if entry is not None and state is Freshness.STALE:
             if not lock.acquire(blocking=False):
-                return core.info(entry)  # another caller is already refreshing
+                return core.info(entry)  # another caller is already refreshing it
         else:
             lock.acquire()
         try:
-            entry, state = core.cached(plan)
-            if entry is not None and state is Freshness.FRESH:
-                return core.info(entry)
-            try:
-                result = self._driver.run(core.flow(plan))
-            except ProtocolError as exc:
-                if entry is not None and state is Freshness.STALE:
-                    return core.keep_serving(plan, entry, exc)
-                raise core.failure(exc) from exc
-            return core.store(plan, result)
+            attempt = core.attempt(plan)
+            if isinstance(attempt, Attempt):
+                try:
+                    result = self._driver.run(attempt.flow())
+                except ProtocolError as exc:
+                    return attempt.failed(exc)
+                return attempt.succeeded(result)
+            return attempt
         finally:
             lock.release()
 

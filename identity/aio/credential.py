@@ -13,7 +13,7 @@ from cache.memory import Freshness
 from protocol.drivers import AsyncDriver
 from protocol.errors import ProtocolError
 
-from ..core import TokenCore
+from ..core import Attempt, TokenCore
 from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = ["AsyncCredential"]
@@ -58,16 +58,14 @@ class AsyncCredential:
         if entry is not None and state is Freshness.STALE and lock.locked():
             return core.info(entry)  # another task is already refreshing
         async with lock:
-            entry, state = core.cached(plan)
-            if entry is not None and state is Freshness.FRESH:
-                return core.info(entry)
-            try:
-                result = await self._driver.run(core.flow(plan))
-            except ProtocolError as exc:
-                if entry is not None and state is Freshness.STALE:
-                    return core.keep_serving(plan, entry, exc)
-                raise core.failure(exc) from exc
-            return core.store(plan, result)
+            attempt = core.attempt(plan)
+            if isinstance(attempt, Attempt):
+                try:
+                    result = await self._driver.run(attempt.flow())
+                except ProtocolError as exc:
+                    return attempt.failed(exc)
+                return attempt.succeeded(result)
+            return attempt
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._core.describe()})"
