@@ -22,10 +22,10 @@ import httpx
 
 from .client_auth import PUBLIC_CLIENT, ClientAuth
 from .errors import OAuthError, ProtocolError
-from .flows import Clock, Flow, exchange
+from .flows import Clock, Flow
 from .responses import TokenResult, parse_token_response
 from .retry import RetryPolicy
-from .token_endpoint import build_token_request, join_scopes, user_scopes
+from .token_endpoint import build_token_request, join_scopes, request_token, user_scopes
 
 __all__ = [
     "GRANT_TYPE",
@@ -166,21 +166,22 @@ def authorization_code_flow(
 ) -> Flow[TokenResult]:
     """Redeem an authorization code."""
     scope_list = list(scopes)
-
-    def build() -> httpx.Request:
-        return build_authorization_code_request(
-            token_endpoint,
-            client_id=client_id,
-            code=code,
-            redirect_uri=redirect_uri,
-            scopes=scope_list,
-            now=clock(),
-            code_verifier=code_verifier,
-            client_auth=client_auth,
-            claims=claims,
-        )
-
     # A code is single-use: a retry after a response that Entra may have processed would fail with
     # invalid_grant, so only transport failures and 429/5xx (not processed) are retried.
-    result = yield from exchange(build, policy, clock=clock)
-    return parse_authorization_code_response(result.response, requested_at=result.sent_at)
+    return (
+        yield from request_token(
+            lambda now: build_authorization_code_request(
+                token_endpoint,
+                client_id=client_id,
+                code=code,
+                redirect_uri=redirect_uri,
+                scopes=scope_list,
+                now=now,
+                code_verifier=code_verifier,
+                client_auth=client_auth,
+                claims=claims,
+            ),
+            policy=policy,
+            clock=clock,
+        )
+    )

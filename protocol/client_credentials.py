@@ -18,10 +18,10 @@ import httpx
 from .authority import Authority, regional_token_endpoint
 from .client_auth import ClientAuth
 from .discovery import resolve_endpoints
-from .flows import Clock, Flow, exchange
+from .flows import Clock, Flow
 from .responses import TokenResult, parse_token_response
 from .retry import RetryPolicy
-from .token_endpoint import build_token_request
+from .token_endpoint import build_token_request, request_token
 
 __all__ = [
     "GRANT_TYPE",
@@ -79,17 +79,18 @@ def client_credentials_flow(
     central = endpoints.token_endpoint
     target = regional_token_endpoint(central, region) if region else central
     scope_list = list(scopes)
-
-    def build() -> httpx.Request:
-        return build_client_credentials_request(
-            target,
-            client_id=client_id,
-            scopes=scope_list,
-            client_auth=client_auth,
-            now=clock(),
-            claims=claims,
-            audience=central,
+    return (
+        yield from request_token(
+            lambda now: build_client_credentials_request(
+                target,
+                client_id=client_id,
+                scopes=scope_list,
+                client_auth=client_auth,
+                now=now,
+                claims=claims,
+                audience=central,
+            ),
+            policy=policy,
+            clock=clock,
         )
-
-    result = yield from exchange(build, policy, clock=clock)
-    return parse_client_credentials_response(result.response, requested_at=result.sent_at)
+    )

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 import httpx
 
 from .client_auth import ClientAuth
-from .flows import Clock, Flow, exchange
+from .flows import Clock, Flow
 from .responses import TokenResult, parse_token_response
 from .retry import RetryPolicy
-from .token_endpoint import build_token_request, user_scopes
+from .token_endpoint import build_token_request, request_token, user_scopes
 
 __all__ = [
     "GRANT_TYPE",
@@ -72,17 +72,18 @@ def on_behalf_of_flow(
 ) -> Flow[TokenResult]:
     """Exchange ``user_assertion`` for a downstream token."""
     scope_list = list(scopes)
-
-    def build() -> httpx.Request:
-        return build_on_behalf_of_request(
-            token_endpoint,
-            client_id=client_id,
-            user_assertion=user_assertion,
-            scopes=scope_list,
-            client_auth=client_auth,
-            now=clock(),
-            claims=claims,
+    return (
+        yield from request_token(
+            lambda now: build_on_behalf_of_request(
+                token_endpoint,
+                client_id=client_id,
+                user_assertion=user_assertion,
+                scopes=scope_list,
+                client_auth=client_auth,
+                now=now,
+                claims=claims,
+            ),
+            policy=policy,
+            clock=clock,
         )
-
-    result = yield from exchange(build, policy, clock=clock)
-    return parse_on_behalf_of_response(result.response, requested_at=result.sent_at)
+    )

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 import httpx
 
 from .client_auth import PUBLIC_CLIENT, ClientAuth
-from .flows import Clock, Flow, exchange
+from .flows import Clock, Flow
 from .responses import TokenResult, parse_token_response
 from .retry import RetryPolicy
-from .token_endpoint import build_token_request, user_scopes
+from .token_endpoint import build_token_request, request_token, user_scopes
 
 __all__ = [
     "GRANT_TYPE",
@@ -71,17 +71,18 @@ def refresh_token_flow(
 ) -> Flow[TokenResult]:
     """Redeem a refresh token."""
     scope_list = list(scopes)
-
-    def build() -> httpx.Request:
-        return build_refresh_token_request(
-            token_endpoint,
-            client_id=client_id,
-            refresh_token=refresh_token,
-            scopes=scope_list,
-            now=clock(),
-            client_auth=client_auth,
-            claims=claims,
+    return (
+        yield from request_token(
+            lambda now: build_refresh_token_request(
+                token_endpoint,
+                client_id=client_id,
+                refresh_token=refresh_token,
+                scopes=scope_list,
+                now=now,
+                client_auth=client_auth,
+                claims=claims,
+            ),
+            policy=policy,
+            clock=clock,
         )
-
-    result = yield from exchange(build, policy, clock=clock)
-    return parse_refresh_token_response(result.response, requested_at=result.sent_at)
+    )

@@ -6,14 +6,17 @@ A grant module supplies its ``grant_type`` and fields; this module adds ``client
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import httpx
 
 from .client_auth import ClientAuth
+from .flows import Clock, Flow, exchange
+from .responses import TokenResult, parse_token_response
+from .retry import RetryPolicy
 from .wire import build_form_request
 
-__all__ = ["OIDC_SCOPES", "build_token_request", "join_scopes", "user_scopes"]
+__all__ = ["OIDC_SCOPES", "build_token_request", "join_scopes", "request_token", "user_scopes"]
 
 #: Scopes added to user sign-in grants so that the response carries an id token and a refresh token.
 OIDC_SCOPES = ("openid", "profile", "offline_access")
@@ -83,3 +86,15 @@ def build_token_request(
         form["claims"] = claims
     form.update(client_auth.form_fields(client_id=client_id, audience=audience or token_endpoint, now=now))
     return build_form_request(token_endpoint, form, headers=headers)
+
+
+def request_token(
+    build: Callable[[float], httpx.Request], *, policy: RetryPolicy, clock: Clock
+) -> Flow[TokenResult]:
+    """Send the token request ``build(now)`` returns and parse the answer.
+
+    The request is rebuilt for every attempt (a fresh assertion, ``jti`` and ``client-request-id``)
+    and the token's expiry counts from the clock reading taken before the successful attempt.
+    """
+    result = yield from exchange(lambda: build(clock()), policy, clock=clock)
+    return parse_token_response(result.response, requested_at=result.sent_at)
