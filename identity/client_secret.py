@@ -35,9 +35,12 @@ def client_secret_core(
     retry_policy: RetryPolicy | None,
 ) -> TokenCore:
     """Validate the arguments and build the token core (shared by the sync and async classes)."""
-    check_ids(tenant_id, client_id)
+    # azure-identity checks client id, then secret, then tenant: the first message matches it.
+    if not client_id:
+        check_ids(tenant_id, client_id)
     if not client_secret:
         raise ValueError("secret should be a Microsoft Entra application's client secret")
+    check_ids(tenant_id, client_id)
     return service_principal_core(
         credential,
         tenant_id,

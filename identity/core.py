@@ -132,6 +132,10 @@ class TokenCore:
         self.cache = cache if cache is not None else MemoryTokenCache()
         self.clock = clock
         self.locks: KeyedLocks[CacheKey] = KeyedLocks()
+        # Per key: how many acquisitions have finished, and the last one's failure (if it failed),
+        # so callers that waited for an attempt get its outcome instead of trying again.
+        self._generations: dict[CacheKey, int] = {}
+        self._failures: dict[CacheKey, tuple[int, ProtocolError]] = {}
 
     def plan(
         self, scopes: Iterable[str], *, claims: str | None, tenant_id: str | None, enable_cae: bool
@@ -176,13 +180,36 @@ class TokenCore:
             return None, Freshness.EXPIRED
         return entry, freshness(entry, self.clock())
 
-    def attempt(self, plan: Plan) -> AccessTokenInfo | Attempt:
-        """Second look, under the single-flight lock: the token another caller just stored, or an
-        :class:`Attempt` to run."""
+    def ticket(self, plan: Plan) -> int:
+        """Taken before waiting for the single-flight lock: identifies the attempts that finish while
+        the caller waits."""
+        return self._generations.get(plan.key, 0)
+
+    def attempt(self, plan: Plan, ticket: int) -> AccessTokenInfo | Attempt:
+        """Second look, under the single-flight lock.
+
+        Returns the token another caller stored while this one waited, or an :class:`Attempt` to run.
+
+        Raises:
+            ClientAuthenticationError: the attempt this caller waited for failed; every waiter gets
+                that failure instead of sending the same doomed request again.
+        """
         entry, state = self.cached(plan)
         if entry is not None and state is Freshness.FRESH:
             return self.info(entry)
+        failure = self._failures.get(plan.key)
+        if failure is not None and failure[0] > ticket:
+            raise authentication_failed(self.credential, failure[1]) from failure[1]
         return Attempt(self, plan, entry if state is Freshness.STALE else None)
+
+    def finished(self, plan: Plan, error: ProtocolError | None) -> None:
+        """Record the outcome of an attempt (called under the single-flight lock)."""
+        generation = self._generations.get(plan.key, 0) + 1
+        self._generations[plan.key] = generation
+        if error is None:
+            self._failures.pop(plan.key, None)
+        else:
+            self._failures[plan.key] = (generation, error)
 
     def flow(self, plan: Plan) -> Flow[TokenResult]:
         """The acquisition flow for ``plan``."""
@@ -236,6 +263,7 @@ class Attempt:
             refresh_on=result.refresh_on,
         )
         core.cache.put(self._plan.key, entry)
+        core.finished(self._plan, None)
         _LOGGER.info("%s.get_token_info succeeded", core.credential)
         return core.info(entry)
 
@@ -243,6 +271,7 @@ class Attempt:
         """Keep serving a still-valid token after a failed proactive refresh; otherwise raise the
         public error."""
         core = self._core
+        core.finished(self._plan, exc)
         if self.stale is not None:
             core.cache.put(self._plan.key, self.stale.deferred(core.clock()))
             _LOGGER.warning(

@@ -69,13 +69,14 @@ class SyncCredential:
         if entry is not None and state is Freshness.FRESH:
             return core.info(entry)
         lock = core.locks.thread_lock(plan.key)
+        ticket = core.ticket(plan)
         if entry is not None and state is Freshness.STALE:
             if not lock.acquire(blocking=False):
                 return core.info(entry)  # another caller is already refreshing it
         else:
             lock.acquire()
         try:
-            attempt = core.attempt(plan)
+            attempt = core.attempt(plan, ticket)
             if isinstance(attempt, Attempt):
                 try:
                     result = self._driver.run(attempt.flow())

@@ -43,6 +43,7 @@ except ImportError:  # azure-core is optional: without it, an equivalent class o
             self.message: str = str(message) if message is not None else "Authentication failed"
             self.response = response
             self.status_code: int | None = getattr(response, "status_code", None)
+            self.reason: str | None = getattr(response, "reason_phrase", None)
             super().__init__(self.message)
 
 
@@ -112,7 +113,8 @@ def _hint(exc: OAuthError) -> str:
 def describe(exc: ProtocolError) -> str:
     """A one-paragraph, secret-free description of a protocol failure with advice."""
     if isinstance(exc, OAuthError):
-        parts = [f"Microsoft Entra ID returned '{exc.message}'."]
+        returned = exc.message if exc.message.endswith(".") else exc.message + "."
+        parts = [f"Microsoft Entra ID returned {returned}"]
         if isinstance(exc, ThrottledError):
             wait = f" after {exc.retry_after:g} seconds" if exc.retry_after is not None else " later"
             parts.append(f"The authority is throttling requests: try again{wait}.")

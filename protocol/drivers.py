@@ -14,6 +14,7 @@ and ``SSL_CERT_DIR`` are honoured. Callers may inject their own client or transp
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -56,11 +57,18 @@ class SyncDriver:
         self._transport = transport
         self._sleep = sleep
         self._memo = memo
+        self._client_lock = threading.Lock()
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
-        return self._client
+        client = self._client
+        if client is None:
+            with self._client_lock:  # threads starting together must share one client
+                client = self._client
+                if client is None:
+                    client = self._client = httpx.Client(
+                        transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True
+                    )
+        return client
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -94,9 +102,12 @@ class SyncDriver:
 
     def close(self) -> None:
         """Close the client this driver created (an injected client is left to its owner)."""
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+        if not self._owns_client:
+            return
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 class AsyncDriver:

@@ -55,10 +55,11 @@ class AsyncCredential:
         if entry is not None and state is Freshness.FRESH:
             return core.info(entry)
         lock = core.locks.task_lock(plan.key)
+        ticket = core.ticket(plan)
         if entry is not None and state is Freshness.STALE and lock.locked():
             return core.info(entry)  # another task is already refreshing
         async with lock:
-            attempt = core.attempt(plan)
+            attempt = core.attempt(plan, ticket)
             if isinstance(attempt, Attempt):
                 try:
                     result = await self._driver.run(attempt.flow())
