@@ -22,14 +22,14 @@ def test_connect_to_public_address_is_refused() -> None:
 def test_imds_address_is_refused() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        with pytest.raises(NetworkGuardError, match="169.254.169.254"):
+        with pytest.raises(NetworkGuardError, match=r"169\.254\.169\.254"):
             sock.connect_ex(("169.254.169.254", 80))
     finally:
         sock.close()
 
 
 def test_name_lookup_of_real_authority_is_refused() -> None:
-    with pytest.raises(NetworkGuardError, match="login.microsoftonline.com"):
+    with pytest.raises(NetworkGuardError, match=r"login\.microsoftonline\.com"):
         socket.getaddrinfo("login.microsoftonline.com", 443)
 
 

@@ -1,0 +1,315 @@
+"""``MockAuthority``: a stateful Microsoft Entra ID double behind one ``httpx`` handler.
+
+It validates requests the way Entra does (the wire facts in the reference's §1-3), records every
+request it sees, injects faults on demand and remembers what it issued. Its whole logic is
+:meth:`MockAuthority.handle` (``httpx.Request -> httpx.Response``), mounted in process
+(:meth:`~MockAuthority.transport`, or respx through :func:`conformance.transport.route_to`) or over
+real HTTPS (:meth:`~MockAuthority.serve`). It is host-agnostic: it answers for whatever origin a
+request was sent to and builds the URLs in its metadata from that origin.
+
+Routes (``{tenant}`` is a tenant GUID, one of its domains, ``common``, ``organizations`` or
+``consumers``; ADFS uses the literal ``adfs`` and no ``v2.0``):
+
+======================  ==============================================================
+endpoint name           path
+======================  ==============================================================
+openid-configuration    ``GET /{tenant}/v2.0/.well-known/openid-configuration``,
+                        ``GET /adfs/.well-known/openid-configuration``
+instance-discovery      ``GET /common/discovery/instance``
+jwks                    ``GET /{tenant}/discovery/v2.0/keys``, ``GET /adfs/discovery/keys``
+token                   ``POST /{tenant}/oauth2/v2.0/token``, ``POST /adfs/oauth2/token``
+devicecode              ``POST /{tenant}/oauth2/v2.0/devicecode``, ``POST /adfs/oauth2/devicecode``
+userrealm               ``GET /common/userrealm/{username}``
+unmatched               anything else: 404 with an Entra-shaped body
+======================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from conformance.mock import device, discovery, errors, grants
+from conformance.mock.context import RequestContext
+from conformance.mock.directory import Directory
+from conformance.mock.errors import EntraError
+from conformance.mock.keys import ClientCertificate, generate_client_certificate
+from conformance.mock.models import (
+    DroppedConnection,
+    Fault,
+    IssuedToken,
+    RecordedRequest,
+)
+from conformance.mock.state import WELL_KNOWN_HOSTS, AuthorityState
+from conformance.mock.tokens import ADFS_TENANT
+from conformance.server import HttpsServer
+from conformance.transport import mock_transport
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_DOMAIN",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_SECRET",
+    "DEFAULT_TENANT",
+    "DEFAULT_USERNAME",
+    "PUBLIC_CLIENT_ID",
+    "WELL_KNOWN_HOSTS",
+    "ClientCertificate",
+    "DroppedConnection",
+    "Fault",
+    "IssuedToken",
+    "MockAuthority",
+    "RecordedRequest",
+    "generate_client_certificate",
+]
+
+DEFAULT_TENANT = "7f3c1a52-9d4e-4b8a-a1c6-2e5f0b9d8c31"
+DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
+DEFAULT_CLIENT_ID = "0b6e4f2a-5c1d-4e7b-9a3f-8d2c6b1e4a70"
+DEFAULT_SECRET = "mock-secret-CANARY-0d9f"
+PUBLIC_CLIENT_ID = "d4a8e2c6-1f3b-4d5a-8e7c-9b0a2f4c6e18"
+DEFAULT_USERNAME = "user@contoso.onmicrosoft.com"
+DEFAULT_PASSWORD = "mock-password-CANARY-5e2a"
+DEFAULT_USER_OBJECT_ID = "3a9d7c5e-2b4f-4e61-8c0a-6f1d9e3b5a27"
+
+#: ``error`` of the Entra-shaped body a bodiless 4xx status fault gets (429 and 5xx get
+#: ``temporarily_unavailable``).
+_FAULT_ERRORS = {401: "invalid_client", 403: "access_denied", 404: "not_found"}
+
+
+@dataclass
+class _QueuedFault:
+    fault: Fault
+    endpoint: str | None
+    remaining: int
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :meth:`MockAuthority.handle` decided before any waiting: route, recording, fault."""
+
+    ctx: RequestContext
+    endpoint: str
+    action: Callable[[], httpx.Response]
+    fault: Fault | None
+
+
+def _token(state: AuthorityState, ctx: RequestContext, segment: str) -> httpx.Response:
+    tenant = discovery.resolve_tenant(state, segment, error="invalid_request")
+    return grants.token_endpoint(state, ctx, tenant, segment)
+
+
+def _devicecode(state: AuthorityState, ctx: RequestContext, segment: str) -> httpx.Response:
+    tenant = discovery.resolve_tenant(state, segment, error="invalid_request")
+    return device.device_authorization(state, ctx, tenant, segment)
+
+
+Answer = Callable[[AuthorityState, RequestContext, str], httpx.Response]
+
+#: Routes under ``/{tenant}/``: path after the tenant segment -> (endpoint name, answer).
+_ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
+    ("v2.0", ".well-known", "openid-configuration"): ("openid-configuration", discovery.openid_configuration),
+    ("discovery", "v2.0", "keys"): ("jwks", discovery.jwks),
+    ("oauth2", "v2.0", "token"): ("token", _token),
+    ("oauth2", "v2.0", "devicecode"): ("devicecode", _devicecode),
+}
+#: Routes under ``/adfs/`` (no ``v2.0`` anywhere, reference §1.4).
+_ADFS_ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
+    (".well-known", "openid-configuration"): ("openid-configuration", discovery.openid_configuration),
+    ("discovery", "keys"): ("jwks", discovery.jwks),
+    ("oauth2", "token"): ("token", _token),
+    ("oauth2", "devicecode"): ("devicecode", _devicecode),
+}
+
+
+class MockAuthority(Directory):
+    """A stateful Entra ID double whose logic is one handler, :meth:`handle`.
+
+    Configuration switches (``rotate_refresh_tokens``, ``strict_rotation``, ``expires_in_as_string``,
+    ``device_slow_down_enabled``, ``reject_replayed_jti``, ``trusted_hosts``...) are attributes,
+    documented on :class:`~conformance.mock.state.AuthorityState`.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        token_lifetime: int = 3600,
+        refresh_in: int | None = None,
+        signing_key: rsa.RSAPrivateKey | None = None,
+    ) -> None:
+        super().__init__(
+            clock=clock, token_lifetime=token_lifetime, refresh_in=refresh_in, signing_key=signing_key
+        )
+        #: Every request, matched or not, in arrival order.
+        self.requests: list[RecordedRequest] = []
+        self._faults: list[_QueuedFault] = []
+
+    @classmethod
+    def with_defaults(cls, **kwargs: Any) -> MockAuthority:
+        """An authority with one tenant, a confidential and a public app, and one user.
+
+        Tenant :data:`DEFAULT_TENANT` (domain :data:`DEFAULT_DOMAIN`), confidential app
+        :data:`DEFAULT_CLIENT_ID` with secret :data:`DEFAULT_SECRET`, public client
+        :data:`PUBLIC_CLIENT_ID`, user :data:`DEFAULT_USERNAME` / :data:`DEFAULT_PASSWORD`.
+        """
+        authority = cls(**kwargs)
+        authority.add_tenant(DEFAULT_TENANT, domains=[DEFAULT_DOMAIN])
+        authority.add_application(DEFAULT_TENANT, DEFAULT_CLIENT_ID, secret=DEFAULT_SECRET)
+        authority.add_application(DEFAULT_TENANT, PUBLIC_CLIENT_ID, public_client=True)
+        authority.add_user(
+            DEFAULT_TENANT, DEFAULT_USERNAME, DEFAULT_PASSWORD, object_id=DEFAULT_USER_OBJECT_ID
+        )
+        return authority
+
+    # -- the handler ----
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` like Entra would (or with the next matching injected fault)."""
+        plan = self._begin(request)
+        if plan.fault is not None and plan.fault.kind == "latency":
+            time.sleep(plan.fault.delay)
+        return self._complete(plan)
+
+    async def handle_async(self, request: httpx.Request) -> httpx.Response:
+        """:meth:`handle` for async clients: a latency fault awaits instead of blocking the loop."""
+        plan = self._begin(request)
+        if plan.fault is not None and plan.fault.kind == "latency":
+            await asyncio.sleep(plan.fault.delay)
+        return self._complete(plan)
+
+    def _begin(self, request: httpx.Request) -> _Plan:
+        ctx = RequestContext.parse(request)
+        endpoint, action = self._route(ctx)
+        with self.lock:
+            fault = self._take_fault(endpoint)
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    url=str(request.url),
+                    path=request.url.path,
+                    query=ctx.query,
+                    form=ctx.form,
+                    headers=ctx.headers,
+                    endpoint=endpoint,
+                    fault=fault,
+                )
+            )
+        return _Plan(ctx, endpoint, action, fault)
+
+    def _complete(self, plan: _Plan) -> httpx.Response:
+        fault = plan.fault
+        if fault is not None and fault.kind == "drop":
+            raise DroppedConnection(
+                "Server disconnected without sending a response.", request=plan.ctx.request
+            )
+        if fault is not None and fault.kind in ("status", "malformed"):
+            return self._fault_response(plan.ctx, fault)
+        with self.lock:
+            try:
+                return plan.action()
+            except EntraError as err:
+                return plan.ctx.error_response(err, now=self.now())
+
+    def _fault_response(self, ctx: RequestContext, fault: Fault) -> httpx.Response:
+        headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
+        if fault.body is not None:
+            return httpx.Response(
+                fault.http_status, headers={"content-type": fault.content_type, **headers}, content=fault.body
+            )
+        if fault.http_status == 429 or fault.http_status >= 500:
+            err = EntraError(
+                fault.http_status,
+                "temporarily_unavailable",
+                errors.SERVICE_UNAVAILABLE,
+                "The service is temporarily unavailable. Please try again later.",
+                headers,
+            )
+        else:
+            error = _FAULT_ERRORS.get(fault.http_status, "invalid_request")
+            err = EntraError(
+                fault.http_status,
+                error,
+                errors.MALFORMED_REQUEST,
+                f"Injected fault: HTTP {fault.http_status}.",
+                headers,
+            )
+        return ctx.error_response(err, now=self.now())
+
+    def _route(self, ctx: RequestContext) -> tuple[str, Callable[[], httpx.Response]]:
+        """Name the endpoint a request is for and bind the function that answers it."""
+        segments = ctx.segments
+        lower = tuple(part.lower() for part in segments)
+        if segments:
+            table = _ADFS_ROUTES if lower[0] == ADFS_TENANT else _ROUTES
+            if lower[1:] in table:
+                name, answer = table[lower[1:]]
+                return name, functools.partial(answer, self, ctx, segments[0])
+            if lower == ("common", "discovery", "instance"):
+                return "instance-discovery", functools.partial(discovery.instance_discovery, self, ctx)
+            if lower[:2] == ("common", "userrealm") and len(lower) == 3:
+                return "userrealm", functools.partial(discovery.user_realm, self, ctx, segments[2])
+        return "unmatched", functools.partial(self._unmatched, ctx)
+
+    def _unmatched(self, ctx: RequestContext) -> httpx.Response:
+        raise EntraError(
+            404,
+            "not_found",
+            errors.NO_ROUTE,
+            f"The mock authority has no endpoint for {ctx.request.method} {ctx.request.url.path}.",
+        )
+
+    # -- recording ----
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        """Recorded requests to ``endpoint`` (``"token"``, ``"jwks"``, ``"unmatched"``...)."""
+        with self.lock:
+            return [recorded for recorded in self.requests if recorded.endpoint == endpoint]
+
+    @property
+    def unmatched(self) -> list[RecordedRequest]:
+        """Requests no route matched (each was answered 404): a non-empty list is a test failure."""
+        return self.requests_to("unmatched")
+
+    def reset_requests(self) -> None:
+        """Forget recorded requests (not issued tokens or queued faults)."""
+        with self.lock:
+            self.requests.clear()
+
+    # -- faults ----
+    def inject(self, fault: Fault, *, endpoint: str | None = None, times: int = 1) -> None:
+        """Queue ``fault`` for the next ``times`` requests to ``endpoint`` (any endpoint if ``None``).
+
+        Queued faults are consumed in the order they were injected, one per matching request.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self.lock:
+            self._faults.append(_QueuedFault(fault, endpoint, times))
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        for index, queued in enumerate(self._faults):
+            if queued.endpoint is None or queued.endpoint == endpoint:
+                queued.remaining -= 1
+                if queued.remaining == 0:
+                    del self._faults[index]
+                return queued.fault
+        return None
+
+    # -- mounts ----
+    def transport(self) -> httpx.MockTransport:
+        """An in-process transport for ``httpx.Client`` and ``httpx.AsyncClient``."""
+        return mock_transport(self.handle, async_handler=self.handle_async)
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpsServer:
+        """An HTTPS server on loopback serving this authority; use it as a context manager.
+
+        ``port=443`` is for clients that drop the port from URLs (azure-identity's user-realm
+        request, see the test-environment notes); the default is an ephemeral port.
+        """
+        return HttpsServer(self.handle, host=host, port=port)
