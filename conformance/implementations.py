@@ -132,6 +132,11 @@ def _identity(mode: str) -> Implementation:
         library="identity",
         mode=mode,
         factories={"client_secret": client_secret, "certificate": certificate, "assertion": assertion},
+        skips={
+            "refresh_after_code_redemption": "identity's AuthorizationCodeCredential arrives with the user "
+            "sign-in credentials; the refresh grant itself is covered against the mock in "
+            "tests/conformance/test_protocol_flows.py",
+        },
     )
 
 
@@ -170,6 +175,13 @@ def _azure(mode: str) -> Implementation:
         kw.pop("disable_instance_discovery", None)  # the reference's assertion credential never discovers
         return load("ClientAssertionCredential")(tenant_id, client_id, func, **_azure_options(target), **kw)
 
+    def authorization_code(
+        target: Target, tenant_id: str, client_id: str, code: str, redirect_uri: str, secret: str, **kw: Any
+    ) -> Any:
+        return load("AuthorizationCodeCredential")(
+            tenant_id, client_id, code, redirect_uri, client_secret=secret, **_azure_options(target), **kw
+        )
+
     skips: dict[str, str] = {}
     if mode == "async":
         skips["token_response_without_access_token"] = (
@@ -184,7 +196,12 @@ def _azure(mode: str) -> Implementation:
         name=f"azure.identity[{mode}]",
         library="azure.identity",
         mode=mode,
-        factories={"client_secret": client_secret, "certificate": certificate, "assertion": assertion},
+        factories={
+            "client_secret": client_secret,
+            "certificate": certificate,
+            "assertion": assertion,
+            "authorization_code": authorization_code,
+        },
         skips=skips,
     )
 

@@ -412,3 +412,45 @@ async def _unknown_tenant(ctx: ScenarioContext) -> None:
             raise AssertionError("a token was returned for a tenant that does not exist")
         assert "90002" in message or "authority configuration" in message, message
     await ctx.impl.close(credential)
+
+
+# --- refresh ---------------------------------------------------------------------------------
+
+
+@scenario("refresh_after_code_redemption", needs="authorization_code")
+async def _refresh(ctx: ScenarioContext) -> None:
+    """An authorization code is redeemed once; an expired token is renewed with the refresh token."""
+    from .authority import DEFAULT_USERNAME
+
+    redirect_uri = "http://localhost:8400"
+    ctx.authority.add_application(
+        DEFAULT_TENANT, DEFAULT_CLIENT_ID, secret=DEFAULT_SECRET, redirect_uris=[redirect_uri]
+    )
+    code = ctx.authority.issue_authorization_code(
+        DEFAULT_TENANT,
+        DEFAULT_CLIENT_ID,
+        redirect_uri=redirect_uri,
+        scopes=[SCOPE],
+        username=DEFAULT_USERNAME,
+    )
+    # Tokens that expire as they are issued: the next request must renew rather than reuse.
+    ctx.authority.token_lifetime = 0
+    credential = ctx.impl.credential(
+        "authorization_code",
+        ctx.target,
+        DEFAULT_TENANT,
+        DEFAULT_CLIENT_ID,
+        code,
+        redirect_uri,
+        DEFAULT_SECRET,
+    )
+    first = await ctx.impl.get_token(credential, SCOPE)
+    second = await ctx.impl.get_token(credential, SCOPE)
+    grants = [r.form["grant_type"] for r in ctx.token_requests()]
+    assert grants == ["authorization_code", "refresh_token"], grants
+    assert first.token != second.token
+    for token in (first, second):
+        issued = ctx.authority.describe_token(token.token)
+        assert issued is not None
+        assert issued.user == DEFAULT_USERNAME
+    await ctx.impl.close(credential)
