@@ -65,8 +65,8 @@ WELL_KNOWN_HOSTS: frozenset[str] = frozenset(
 _PUBLIC_CLOUD_HOSTS = frozenset(
     {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net"}
 )
-_TENANT_RE = re.compile(r"^[A-Za-z0-9.\-]+$")
-_REGION_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
+_TENANT_RE = re.compile(r"[A-Za-z0-9.\-]+")
+_REGION_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TENANT_HELP = (
     "You can locate your tenant ID by following the instructions here: "
     "https://learn.microsoft.com/partner-center/find-ids-and-domain-names"
@@ -77,20 +77,28 @@ def normalize_authority(authority: str) -> str:
     """Return ``authority`` as ``https://host[:port][/path]`` without a trailing slash.
 
     Raises:
-        ValueError: the authority uses a scheme other than ``https``, or has no host.
+        ValueError: the authority uses a scheme other than ``https``, has no host, carries
+            credentials (``user:password@``), a query or a fragment.
     """
-    value = authority.strip().rstrip("/")
+    value = authority.strip() if isinstance(authority, str) else ""
     if not value:
         raise ValueError("The authority is empty. Pass a host such as 'login.microsoftonline.com'.")
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"'{authority}' is an invalid authority: {exc}.") from None
     if parts.scheme.lower() != "https":
         raise ValueError(
             f"'{authority}' is an invalid authority. The value must be a TLS protected (https) URL."
         )
-    if not parts.hostname:
+    if not hostname:
         raise ValueError(f"'{authority}' is an invalid authority: it has no host name.")
+    if "@" in parts.netloc:
+        raise ValueError(f"The authority for host {hostname!r} must not contain a user name or password.")
     if parts.query or parts.fragment:
         raise ValueError(f"'{authority}' is an invalid authority: it must not have a query or fragment.")
     path = parts.path.rstrip("/")
@@ -99,13 +107,13 @@ def normalize_authority(authority: str) -> str:
 
 def validate_tenant_id(tenant_id: str) -> None:
     """Raise ``ValueError`` unless ``tenant_id`` is letters, digits, ``-`` and ``.`` only."""
-    if not isinstance(tenant_id, str) or not _TENANT_RE.match(tenant_id):
+    if not isinstance(tenant_id, str) or not _TENANT_RE.fullmatch(tenant_id):
         raise ValueError(f"Invalid tenant ID provided. {_TENANT_HELP}")
 
 
 def validate_region(region: str) -> str:
     """Return ``region`` if it is a lowercase DNS label (how Entra names regions); else ``ValueError``."""
-    if not _REGION_RE.match(region):
+    if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
         raise ValueError(
             f"Invalid regional authority name {region!r}: it must be a lowercase DNS label such as "
             "'westus2'. Set AZURE_REGIONAL_AUTHORITY_NAME to the region your service runs in."

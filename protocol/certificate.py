@@ -79,7 +79,8 @@ def load_certificate(data: bytes, password: bytes | str | None = None) -> Client
     certificates: list[x509.Certificate]
     if b"-----BEGIN" in data:
         try:
-            key = serialization.load_pem_private_key(data, password=secret)
+            # An empty password means "none" for PEM (configuration often has "" for unset).
+            key = serialization.load_pem_private_key(data, password=secret or None)
         except TypeError as exc:
             raise ValueError(
                 "The certificate's private key is encrypted and no password was given, or a password "

@@ -29,6 +29,8 @@ def merge_claims(claims: str | None, capabilities: Sequence[str] = ()) -> str | 
     Raises:
         ValueError: ``claims`` is not a JSON object while capabilities must be merged into it.
     """
+    if isinstance(capabilities, str):
+        raise ValueError("capabilities must be a sequence of capability names, such as ['CP1'].")
     challenge = claims.strip() if claims else ""
     if not capabilities:
         return challenge or None
@@ -36,7 +38,7 @@ def merge_claims(claims: str | None, capabilities: Sequence[str] = ()) -> str | 
     if challenge:
         try:
             parsed = json.loads(challenge)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if not isinstance(parsed, dict):
             raise ValueError(

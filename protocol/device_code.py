@@ -57,8 +57,9 @@ class _DeviceCodeBody(BaseModel):
     verification_uri: str | None = None
     verification_url: str | None = None  # older Google-style name some providers still send
     verification_uri_complete: str | None = None
-    expires_in: int = Field(default=DEFAULT_EXPIRES_IN, gt=0)
-    interval: int = Field(default=DEFAULT_INTERVAL, ge=0)
+    # RFC 8628 sets no bounds; a day and an hour keep arithmetic and waits sane.
+    expires_in: int = Field(default=DEFAULT_EXPIRES_IN, gt=0, le=86_400)
+    interval: int = Field(default=DEFAULT_INTERVAL, ge=0, le=3_600)
     message: str | None = None
 
     @field_validator("expires_in", "interval", mode="before")
@@ -184,6 +185,9 @@ def parse_device_code_token_response(
                 error_codes=exc.error_codes,
                 correlation_id=exc.correlation_id,
                 trace_id=exc.trace_id,
+                timestamp=exc.timestamp,
+                suberror=exc.suberror,
+                claims=exc.claims,
                 status_code=exc.status_code,
             )
         raise exc
@@ -203,7 +207,7 @@ def device_code_poll_flow(
 ) -> Flow[TokenResult]:
     """Poll until the user finishes, the code expires, or ``deadline`` (epoch seconds) passes."""
     interval = float(max(device.interval, 1))
-    give_up = float(device.expires_on) if deadline is None else min(float(device.expires_on), deadline)
+    give_up = device.expires_on if deadline is None else min(device.expires_on, deadline)
     while True:
         result = yield from exchange(
             lambda: build_device_code_token_request(

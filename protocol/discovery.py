@@ -96,8 +96,13 @@ def _url(response: httpx.Response) -> str:
 
 
 def _require_https(value: str, what: str, response: httpx.Response) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:
+        hostname = None
+        parts = None
+    if parts is None or parts.scheme != "https" or not hostname:
         raise MalformedResponseError(
             f"The discovery document at {_url(response)} names a {what} that is not an https URL. "
             "Refusing to send credentials to it.",
@@ -180,8 +185,7 @@ def resolve_endpoints(
     if authority.is_well_known and not authority.is_adfs:
         return authority.derived_endpoints()
     if instance_discovery and not authority.is_adfs:
-        request = build_instance_discovery_request(authority)
-        result = yield from exchange(lambda: request, policy)
+        result = yield from exchange(lambda: build_instance_discovery_request(authority), policy)
         metadata_url = parse_instance_discovery_response(result.response, authority=authority)
         result = yield from exchange(lambda: build_openid_configuration_request(metadata_url), policy)
         return parse_openid_configuration_response(result.response)

@@ -132,7 +132,7 @@ def decode_client_info(client_info: str) -> str | None:
     padded = client_info + "=" * (-len(client_info) % 4)
     try:
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
+
 __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "next_retry_delay", "parse_retry_after"]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -55,8 +57,9 @@ NO_RETRY = RetryPolicy(max_retries=0)
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds the server asked us to wait, or ``None`` when it did not say (or said nonsense)."""
+    lowered = headers if isinstance(headers, httpx.Headers) else {k.lower(): v for k, v in headers.items()}
     for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        raw = headers.get(name)
+        raw = lowered.get(name)
         if raw is not None:
             try:
                 millis = float(raw)
@@ -64,7 +67,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
                 continue
             if math.isfinite(millis) and millis >= 0:
                 return millis / 1000.0
-    raw = headers.get("retry-after")
+    raw = lowered.get("retry-after")
     if raw is None:
         return None
     raw = raw.strip()
@@ -73,12 +76,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
+            if when.tzinfo is None:
+                return None
+            moment = when.timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         current = time.time() if now is None else now
-        return max(0.0, when.timestamp() - current)
+        return max(0.0, moment - current)
     if not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds
@@ -115,9 +119,9 @@ def next_retry_delay(
             return None
         delay = retry_after
     else:
-        base = min(policy.backoff_max, policy.backoff_factor * (2**retries_done))
+        base = policy.backoff_factor * (2.0 ** min(retries_done, 64))
         spread = policy.jitter * (2.0 * jitter_sample - 1.0)
-        delay = max(0.0, base * (1.0 + spread))
+        delay = min(policy.backoff_max, max(0.0, base * (1.0 + spread)))
     if elapsed + delay > policy.deadline:
         return None
     return delay

@@ -32,7 +32,7 @@ def join_scopes(scopes: Iterable[str]) -> str:
     for scope in scopes:
         if not isinstance(scope, str):
             raise ValueError(f"A scope must be a string, not {type(scope).__name__}.")
-        if scope.strip() != scope or " " in scope or "\t" in scope:
+        if any(character.isspace() for character in scope):
             raise ValueError(f"The scope {scope!r} contains whitespace; pass each scope separately.")
         if scope:
             seen.setdefault(scope, None)

@@ -108,7 +108,8 @@ def read_json_object(response: httpx.Response) -> dict[str, Any] | None:
         return None
     try:
         body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: absurdly nested JSON; nothing an authority sends legitimately.
         if status >= 400:
             raise _service_error(response) from exc
         raise MalformedResponseError(
