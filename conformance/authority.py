@@ -40,6 +40,7 @@ from conformance.mock import device, discovery, errors, grants
 from conformance.mock.context import RequestContext
 from conformance.mock.directory import Directory
 from conformance.mock.errors import EntraError
+from conformance.mock.federation import ExternalIssuer
 from conformance.mock.keys import ClientCertificate, generate_client_certificate
 from conformance.mock.models import (
     DroppedConnection,
@@ -63,6 +64,7 @@ __all__ = [
     "WELL_KNOWN_HOSTS",
     "ClientCertificate",
     "DroppedConnection",
+    "ExternalIssuer",
     "Fault",
     "IssuedToken",
     "MockAuthority",

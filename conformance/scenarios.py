@@ -454,3 +454,37 @@ async def _refresh(ctx: ScenarioContext) -> None:
         assert issued is not None
         assert issued.user == DEFAULT_USERNAME
     await ctx.impl.close(credential)
+
+
+@scenario("federated_assertion", needs="assertion")
+async def _federated(ctx: ScenarioContext) -> None:
+    """A token from a trusted external issuer (workload identity federation) is a client credential."""
+    from .authority import ExternalIssuer
+
+    issuer = ExternalIssuer("https://oidc.prod-aks.example.test/7d1c/")
+    client_id = str(uuid.uuid4())
+    ctx.authority.add_application(DEFAULT_TENANT, client_id)
+    ctx.authority.add_federated_credential(DEFAULT_TENANT, client_id, issuer, "system:serviceaccount:ns:app")
+    trusted = ctx.impl.credential(
+        "assertion",
+        ctx.target,
+        DEFAULT_TENANT,
+        client_id,
+        lambda: issuer.mint("system:serviceaccount:ns:app"),
+    )
+    token = await ctx.impl.get_token(trusted, SCOPE)
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None
+    assert issued.client_id == client_id
+    await ctx.impl.close(trusted)
+
+    stranger = ctx.impl.credential(
+        "assertion",
+        ctx.target,
+        DEFAULT_TENANT,
+        client_id,
+        lambda: issuer.mint("system:serviceaccount:ns:other"),
+    )
+    error = await ctx.expect_failure(ctx.impl.get_token(stranger, SCOPE))
+    assert "700213" in str(error), str(error)
+    await ctx.impl.close(stranger)

@@ -28,6 +28,7 @@ from jwt.api_jws import PyJWS
 from conformance.mock import errors
 from conformance.mock.context import RequestContext
 from conformance.mock.errors import EntraError, entra_timestamp, invalid_client, missing_parameter
+from conformance.mock.federation import validate_federated_assertion
 from conformance.mock.keys import certificate_public_key
 from conformance.mock.models import Application, RegisteredCertificate, Tenant
 from conformance.mock.state import AuthorityState
@@ -171,11 +172,18 @@ def _check_key_reference(header: dict[str, Any], cert: RegisteredCertificate) ->
 
 
 def validate_assertion(state: AuthorityState, ctx: RequestContext, app: Application, assertion: str) -> None:
-    """Validate a certificate client assertion for ``app`` (module docstring lists the rules)."""
+    """Validate a client assertion for ``app``: a certificate assertion (module docstring lists the
+    rules), or a token from an issuer the app trusts (:mod:`conformance.mock.federation`)."""
     try:
         header = jwt.get_unverified_header(assertion)
+        issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:
         raise _malformed("Token format not valid.") from None
+    if app.federated_credentials and (not isinstance(issuer, str) or issuer.lower() != app.client_id.lower()):
+        validate_federated_assertion(
+            app.federated_credentials, assertion, now=state.now(), skew=state.assertion_clock_skew
+        )
+        return
     algorithm = header.get("alg")
     if algorithm not in SIGNING_ALGORITHMS:
         raise _signature_error("[Reason - The signing algorithm must be RS256 or PS256.]")

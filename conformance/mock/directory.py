@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from conformance.mock.federation import TOKEN_EXCHANGE_AUDIENCE, ExternalIssuer, FederatedCredential
 from conformance.mock.keys import registered_certificate
 from conformance.mock.models import (
     Application,
@@ -86,6 +87,22 @@ class Directory(AuthorityState):
                 certificate=registered_certificate(certificate) if certificate is not None else None,
                 public_client=public_client,
                 redirect_uris=tuple(redirect_uris),
+            )
+
+    def add_federated_credential(
+        self,
+        tenant_id: str,
+        client_id: str,
+        issuer: ExternalIssuer,
+        subject: str,
+        *,
+        audiences: Sequence[str] = (TOKEN_EXCHANGE_AUDIENCE,),
+    ) -> None:
+        """Let ``client_id`` authenticate with tokens ``issuer`` mints for ``subject`` (workload identity)."""
+        with self.lock:
+            app = self._app(tenant_id, client_id)
+            app.federated_credentials.append(
+                FederatedCredential(issuer.issuer, subject, issuer.key.public_key(), tuple(audiences))
             )
 
     def add_user(

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
 FaultKind = Literal["status", "malformed", "latency", "drop"]
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from conformance.mock.federation import FederatedCredential
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class Application:
     certificate: RegisteredCertificate | None = None
     public_client: bool = False
     redirect_uris: tuple[str, ...] = ()
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
 
 
 @dataclass
