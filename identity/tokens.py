@@ -5,6 +5,9 @@
   ``refresh_on`` (Unix seconds or ``None``).
 * ``TokenRequestOptions``: the ``options`` mapping of ``get_token_info`` (``claims``,
   ``tenant_id``, ``enable_cae``).
+
+Our own classes keep the token out of ``repr``; azure-core's (used when it is installed) show it,
+so never log a token object.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ except ImportError:  # azure-core is optional
         token: str
         expires_on: int
 
+        def __repr__(self) -> str:  # the token value stays out of logs and tracebacks
+            return f"AccessToken(token='***', expires_on={self.expires_on})"
+
     class AccessTokenInfo:  # type: ignore[no-redef]
         """An access token with its type and refresh time."""
 
@@ -38,7 +44,7 @@ except ImportError:  # azure-core is optional
 
         def __repr__(self) -> str:
             return (
-                f"AccessTokenInfo(token='{self.token}', expires_on={self.expires_on}, "
+                f"AccessTokenInfo(token='***', expires_on={self.expires_on}, "
                 f"token_type='{self.token_type}', refresh_on={self.refresh_on})"
             )
 

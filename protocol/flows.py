@@ -14,6 +14,7 @@ written exactly once for both sync and async callers.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Generator
@@ -28,6 +29,8 @@ from .retry import RETRYABLE_STATUS, RetryPolicy, next_retry_delay, parse_retry_
 __all__ = ["Clock", "Exchange", "Flow", "Sleep", "Step", "exchange", "run_sync_flow"]
 
 T = TypeVar("T")
+
+_LOGGER = logging.getLogger("protocol")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ def exchange(
             )
             if delay is None:
                 raise
+            reason = "no response"
         else:
             if response is None:  # pragma: no cover - a driver bug, not a runtime condition
                 raise RuntimeError("the driver resumed a request step without a response")
@@ -105,6 +109,15 @@ def exchange(
             )
             if delay is None:
                 return Exchange(response, sent_at, retries + 1)
+            reason = f"HTTP {response.status_code}"
+        _LOGGER.debug(
+            "%s %s: %s; retry %d in %.2f s",
+            request.method,
+            request.url.copy_with(query=None),
+            reason,
+            retries + 1,
+            delay,
+        )
         retries += 1
         if delay > 0:
             yield Sleep(delay)

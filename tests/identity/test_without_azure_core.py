@@ -60,13 +60,13 @@ assert isinstance(required, ClientAuthenticationError)
 token = AccessToken("tok", 123)
 assert (token.token, token.expires_on) == ("tok", 123) and tuple(token) == ("tok", 123)
 assert token == AccessToken("tok", 123) and token != AccessToken("tok", 124)
-assert repr(token) == "AccessToken(token='tok', expires_on=123)", repr(token)
+assert repr(token) == "AccessToken(token='***', expires_on=123)", repr(token)
 info = AccessTokenInfo("tok", 123, refresh_on=100)
 assert (info.token, info.expires_on, info.token_type, info.refresh_on) == ("tok", 123, "Bearer", 100)
 assert info == AccessTokenInfo("tok", 123, token_type="Bearer", refresh_on=100)
 assert info != AccessTokenInfo("tok", 123, token_type="PoP", refresh_on=100)
 assert repr(info) == (
-    "AccessTokenInfo(token='tok', expires_on=123, token_type='Bearer', refresh_on=100)"
+    "AccessTokenInfo(token='***', expires_on=123, token_type='Bearer', refresh_on=100)"
 ), repr(info)
 try:
     AccessTokenInfo("tok", 123, "Bearer")

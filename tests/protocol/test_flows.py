@@ -169,3 +169,20 @@ def test_flow_without_steps_returns_at_once() -> None:
         yield  # pragma: no cover
 
     assert run_sync_flow(immediate(), respond) == "done"
+
+
+def test_retries_are_logged_at_debug_without_query_or_body(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="protocol")
+
+    def build() -> httpx.Request:
+        return httpx.Request("POST", f"{URL}?code=CANARY-CODE", data={"client_secret": "CANARY-SECRET"})
+
+    flow = exchange(build, RetryPolicy(jitter=0.0), jitter=lambda: 0.5)
+    request = next(flow)
+    assert isinstance(flow.send(respond(request, 503)), Sleep)
+    flow.send(None)
+    assert isinstance(flow.throw(TransportError("boom", url=URL)), Sleep)
+    messages = [record.getMessage() for record in caplog.records if record.name == "protocol"]
+    assert messages[0] == f"POST {URL}: HTTP 503; retry 1 in 0.80 s"
+    assert messages[1] == f"POST {URL}: no response; retry 2 in 1.60 s"
+    assert all("CANARY" not in message for message in messages)
