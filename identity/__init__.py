@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "AccessToken",
     "AccessTokenInfo",
+    "AuthenticationRecord",
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
     "CertificateCredential",
@@ -21,7 +22,9 @@ __all__ = [
     "CredentialUnavailableError",
     "EnvironmentVariables",
     "KnownAuthorities",
+    "TokenCachePersistenceOptions",
     "TokenRequestOptions",
+    "get_bearer_token_provider",
 ]
 
 __version__ = "0.1.0"
@@ -37,11 +40,17 @@ _LAZY: dict[str, str] = {
     "EnvironmentVariables": "identity.constants",
     "KnownAuthorities": "identity.constants",
     "ClientSecretCredential": "identity.client_secret",
+    "AuthenticationRecord": "identity.auth_record",
+    "TokenCachePersistenceOptions": "identity.persistence_options",
+    "get_bearer_token_provider": "identity.bearer",
     "CertificateCredential": "identity.certificate",
     "ClientAssertionCredential": "identity.client_assertion",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .auth_record import AuthenticationRecord
+    from .bearer import get_bearer_token_provider
+    from .persistence_options import TokenCachePersistenceOptions
     from .certificate import CertificateCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential

@@ -8,15 +8,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["CertificateCredential", "ClientAssertionCredential", "ClientSecretCredential"]
+__all__ = [
+    "CertificateCredential",
+    "ClientAssertionCredential",
+    "ClientSecretCredential",
+    "get_bearer_token_provider",
+]
 
 _LAZY: dict[str, str] = {
     "CertificateCredential": "identity.aio.certificate",
     "ClientAssertionCredential": "identity.aio.client_assertion",
     "ClientSecretCredential": "identity.aio.client_secret",
+    "get_bearer_token_provider": "identity.aio.bearer",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
