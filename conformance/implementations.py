@@ -127,11 +127,28 @@ def _identity(mode: str) -> Implementation:
             tenant_id, client_id, func, **_identity_options(target, mode), **kw
         )
 
+    def on_behalf_of(
+        target: Target, tenant_id: str, client_id: str, secret: str, user_assertion: str, **kw: Any
+    ) -> Any:
+        return load("OnBehalfOfCredential")(
+            tenant_id,
+            client_id,
+            client_secret=secret,
+            user_assertion=user_assertion,
+            **_identity_options(target, mode),
+            **kw,
+        )
+
     return Implementation(
         name=f"identity[{mode}]",
         library="identity",
         mode=mode,
-        factories={"client_secret": client_secret, "certificate": certificate, "assertion": assertion},
+        factories={
+            "client_secret": client_secret,
+            "certificate": certificate,
+            "assertion": assertion,
+            "on_behalf_of": on_behalf_of,
+        },
         skips={
             "refresh_after_code_redemption": "identity's AuthorizationCodeCredential arrives with the user "
             "sign-in credentials; the refresh grant itself is covered against the mock in "
@@ -182,6 +199,18 @@ def _azure(mode: str) -> Implementation:
             tenant_id, client_id, code, redirect_uri, client_secret=secret, **_azure_options(target), **kw
         )
 
+    def on_behalf_of(
+        target: Target, tenant_id: str, client_id: str, secret: str, user_assertion: str, **kw: Any
+    ) -> Any:
+        return load("OnBehalfOfCredential")(
+            tenant_id,
+            client_id,
+            client_secret=secret,
+            user_assertion=user_assertion,
+            **_azure_options(target),
+            **discovery_off(kw),
+        )
+
     skips: dict[str, str] = {}
     if mode == "async":
         skips["token_response_without_access_token"] = (
@@ -201,6 +230,7 @@ def _azure(mode: str) -> Implementation:
             "certificate": certificate,
             "assertion": assertion,
             "authorization_code": authorization_code,
+            "on_behalf_of": on_behalf_of,
         },
         skips=skips,
     )

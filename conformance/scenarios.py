@@ -488,3 +488,46 @@ async def _federated(ctx: ScenarioContext) -> None:
     error = await ctx.expect_failure(ctx.impl.get_token(stranger, SCOPE))
     assert "700213" in str(error), str(error)
     await ctx.impl.close(stranger)
+
+
+# --- on-behalf-of ----------------------------------------------------------------------------
+
+
+@scenario("on_behalf_of", needs="on_behalf_of")
+async def _on_behalf_of(ctx: ScenarioContext) -> None:
+    """A middle tier exchanges its caller's token; tokens stay bound to that caller's assertion."""
+    from .authority import DEFAULT_USERNAME, PUBLIC_CLIENT_ID
+
+    downstream = "https://graph.microsoft.com/.default"
+    alice = ctx.authority.issue_user_access_token(
+        DEFAULT_TENANT, PUBLIC_CLIENT_ID, [f"api://{DEFAULT_CLIENT_ID}/access"], DEFAULT_USERNAME
+    )
+    bob_name = "bob@contoso.onmicrosoft.com"
+    ctx.authority.add_user(DEFAULT_TENANT, bob_name, "mock-password-bob")
+    bob = ctx.authority.issue_user_access_token(
+        DEFAULT_TENANT, PUBLIC_CLIENT_ID, [f"api://{DEFAULT_CLIENT_ID}/access"], bob_name
+    )
+    for_alice = ctx.impl.credential(
+        "on_behalf_of", ctx.target, DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET, alice
+    )
+    for_bob = ctx.impl.credential(
+        "on_behalf_of", ctx.target, DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET, bob
+    )
+    alice_token = await ctx.impl.get_token(for_alice, downstream)
+    again = await ctx.impl.get_token(for_alice, downstream)
+    bob_token = await ctx.impl.get_token(for_bob, downstream)
+    requests = ctx.token_requests()
+    assert len(requests) == 2, "the second request for alice must come from the cache"
+    form = requests[0].form
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert form["requested_token_use"] == "on_behalf_of"
+    assert form["assertion"] == alice
+    assert form["client_secret"] == DEFAULT_SECRET
+    assert again.token == alice_token.token
+    issued_alice = ctx.authority.describe_token(alice_token.token)
+    issued_bob = ctx.authority.describe_token(bob_token.token)
+    assert issued_alice is not None
+    assert issued_bob is not None
+    assert (issued_alice.user, issued_bob.user) == (DEFAULT_USERNAME, bob_name)
+    await ctx.impl.close(for_alice)
+    await ctx.impl.close(for_bob)

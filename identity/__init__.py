@@ -22,6 +22,7 @@ __all__ = [
     "CredentialUnavailableError",
     "EnvironmentVariables",
     "KnownAuthorities",
+    "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
     "get_bearer_token_provider",
@@ -45,17 +46,19 @@ _LAZY: dict[str, str] = {
     "get_bearer_token_provider": "identity.bearer",
     "CertificateCredential": "identity.certificate",
     "ClientAssertionCredential": "identity.client_assertion",
+    "OnBehalfOfCredential": "identity.on_behalf_of",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .auth_record import AuthenticationRecord
     from .bearer import get_bearer_token_provider
-    from .persistence_options import TokenCachePersistenceOptions
     from .certificate import CertificateCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
     from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
     from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError
+    from .on_behalf_of import OnBehalfOfCredential
+    from .persistence_options import TokenCachePersistenceOptions
     from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 

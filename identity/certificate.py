@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from protocol.certificate import ClientCertificate, load_certificate
+from protocol.certificate import Algorithm, ClientCertificate, load_certificate
 from protocol.client_auth import CertificateAssertion
 from protocol.drivers import SyncDriver
 from protocol.retry import RetryPolicy
@@ -24,12 +24,13 @@ from .credential import SyncCredential
 from .service_principal import check_ids, service_principal_core
 from .settings import reject_unknown_arguments
 
-__all__ = ["CertificateCredential", "certificate_core"]
+__all__ = ["CertificateCredential", "certificate_auth", "certificate_core", "load_client_certificate"]
 
 
-def _load(
+def load_client_certificate(
     certificate_path: str | None, certificate_data: bytes | None, password: str | bytes | None
 ) -> ClientCertificate:
+    """Load a certificate from a path or bytes (exactly one); ``ValueError`` says what is wrong."""
     if certificate_path and certificate_data:
         raise ValueError('Please specify either "certificate_path" or "certificate_data", not both')
     if certificate_path:
@@ -48,6 +49,14 @@ def _load(
     return load_certificate(data, password)
 
 
+def certificate_auth(
+    tenant_id: str, certificate: ClientCertificate, send_chain: bool
+) -> CertificateAssertion:
+    """PS256 with ``x5t#S256`` (Entra's guidance); RS256 with ``x5t`` for AD FS, which requires it."""
+    algorithm: Algorithm = "RS256" if tenant_id.lower() == "adfs" else "PS256"
+    return CertificateAssertion(certificate, algorithm=algorithm, send_chain=send_chain)
+
+
 def certificate_core(
     credential: str,
     tenant_id: str,
@@ -64,12 +73,8 @@ def certificate_core(
 ) -> TokenCore:
     """Validate the arguments, load the certificate and build the token core."""
     check_ids(tenant_id, client_id)
-    certificate = _load(certificate_path, certificate_data, password)
-    client_auth = CertificateAssertion(
-        certificate,
-        algorithm="RS256" if tenant_id.lower() == "adfs" else "PS256",
-        send_chain=send_certificate_chain,
-    )
+    certificate = load_client_certificate(certificate_path, certificate_data, password)
+    client_auth = certificate_auth(tenant_id, certificate, send_certificate_chain)
     return service_principal_core(
         credential,
         tenant_id,

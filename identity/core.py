@@ -109,6 +109,8 @@ class TokenCore:
         multitenant_disabled: ``AZURE_IDENTITY_DISABLE_MULTITENANTAUTH`` was set.
         cache: the access-token store (a fresh one by default).
         clock: epoch seconds.
+        account: the account dimension of cache keys (``None`` for app-only tokens; on-behalf-of
+            credentials bind tokens to their user assertion here).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class TokenCore:
         multitenant_disabled: bool = False,
         cache: MemoryTokenCache | None = None,
         clock: Callable[[], float] = time.time,
+        account: str | None = None,
     ) -> None:
         self.credential = credential
         self.client_id = client_id
@@ -131,6 +134,7 @@ class TokenCore:
         self._multitenant_disabled = multitenant_disabled
         self.cache = cache if cache is not None else MemoryTokenCache()
         self.clock = clock
+        self.account = account
         self.locks: KeyedLocks[CacheKey] = KeyedLocks()
         # Per key: how many acquisitions have finished, and the last one's failure (if it failed),
         # so callers that waited for an attempt get its outcome instead of trying again.
@@ -168,6 +172,7 @@ class TokenCore:
             client_id=self.client_id,
             scopes=scope_list,
             cae=enable_cae,
+            account=self.account,
         )
         return Plan(key, authority, scope_list, wire_claims, bypass_cache=bool(claims and claims.strip()))
 

@@ -12,6 +12,7 @@ __all__ = [
     "CertificateCredential",
     "ClientAssertionCredential",
     "ClientSecretCredential",
+    "OnBehalfOfCredential",
     "get_bearer_token_provider",
 ]
 
@@ -19,6 +20,7 @@ _LAZY: dict[str, str] = {
     "CertificateCredential": "identity.aio.certificate",
     "ClientAssertionCredential": "identity.aio.client_assertion",
     "ClientSecretCredential": "identity.aio.client_secret",
+    "OnBehalfOfCredential": "identity.aio.on_behalf_of",
     "get_bearer_token_provider": "identity.aio.bearer",
 }
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .certificate import CertificateCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
+    from .on_behalf_of import OnBehalfOfCredential
 
 
 def __getattr__(name: str) -> Any:

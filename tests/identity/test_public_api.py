@@ -32,6 +32,7 @@ IDENTITY_ALL = [
     "CredentialUnavailableError",
     "EnvironmentVariables",
     "KnownAuthorities",
+    "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
     "get_bearer_token_provider",
@@ -40,6 +41,7 @@ IDENTITY_AIO_ALL = [
     "CertificateCredential",
     "ClientAssertionCredential",
     "ClientSecretCredential",
+    "OnBehalfOfCredential",
     "get_bearer_token_provider",
 ]
 
