@@ -34,9 +34,13 @@ if TYPE_CHECKING:  # pragma: no cover
 def mock_authority() -> Iterator[MockAuthority]:
     """A fresh mock Entra ID authority (in process); unmatched requests fail the test."""
     from conformance.authority import MockAuthority
+    from protocol.memo import DISCOVERY_MEMO
 
+    # Discovery documents are shared process-wide; a fresh authority must not see an earlier one's.
+    DISCOVERY_MEMO.clear()
     authority = MockAuthority.with_defaults()
     yield authority
+    DISCOVERY_MEMO.clear()
     if authority.unmatched:
         summary = ", ".join(f"{r.method} {r.url}" for r in authority.unmatched[:5])
         pytest.fail(f"requests reached the mock authority that no route matched: {summary}")

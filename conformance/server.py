@@ -32,7 +32,6 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import trustme
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +214,7 @@ class HttpsServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._tempdir: Path | None = None
-        self._ca: trustme.CA | None = None
+        self._ca: Any = None  # trustme.CA, imported when the server starts
         self.port = 0
         self.url = ""
         self.ca_path = ""
@@ -225,6 +224,8 @@ class HttpsServer:
         if self._server is not None:
             raise RuntimeError("the server is already running")
         self._tempdir = Path(tempfile.mkdtemp(prefix="mock-authority-"))
+        import trustme  # the conformance extra; only the HTTPS mount needs it
+
         self._ca = trustme.CA()
         server_cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
         ca_file = self._tempdir / "ca.pem"

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import httpx
-import respx
+
+if TYPE_CHECKING:  # pragma: no cover - respx is a test dependency, imported by route_to's caller
+    import respx
 
 Handler = Callable[[httpx.Request], httpx.Response]
 AsyncHandler = Callable[[httpx.Request], Awaitable[httpx.Response]]

@@ -21,8 +21,9 @@ from protocol.retry import RetryPolicy
 
 from .core import TokenCore
 from .credential import SyncCredential
+from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import reject_unknown_arguments
+from .settings import check_persistence_options, reject_unknown_arguments
 
 __all__ = ["CertificateCredential", "certificate_auth", "certificate_core", "load_client_certificate"]
 
@@ -120,12 +121,14 @@ class CertificateCredential(SyncCredential):
         authority: str | None = None,
         disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
+        cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        check_persistence_options(cache_persistence_options)
         self._core = certificate_core(
             type(self).__name__,
             tenant_id,

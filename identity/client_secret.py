@@ -17,8 +17,9 @@ from protocol.retry import RetryPolicy
 
 from .core import TokenCore
 from .credential import SyncCredential
+from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import reject_unknown_arguments
+from .settings import check_persistence_options, reject_unknown_arguments
 
 __all__ = ["ClientSecretCredential", "client_secret_core"]
 
@@ -68,6 +69,8 @@ class ClientSecretCredential(SyncCredential):
             clouds, Azure Stack, any OpenID provider); its metadata is still read.
         additionally_allowed_tenants: tenants besides ``tenant_id`` that ``get_token(tenant_id=...)``
             may name; ``"*"`` allows any.
+        cache_persistence_options: a :class:`identity.TokenCachePersistenceOptions` (validated;
+            persistence itself is not implemented yet and a WARNING says so).
         transport: an httpx transport for the client this credential creates.
         http_client: an ``httpx.Client`` to use instead (the caller closes it).
         retry_policy: a :class:`protocol.retry.RetryPolicy` (default: 3 retries of 408/429/5xx and
@@ -86,12 +89,14 @@ class ClientSecretCredential(SyncCredential):
         authority: str | None = None,
         disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
+        cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        check_persistence_options(cache_persistence_options)
         self._core = client_secret_core(
             type(self).__name__,
             tenant_id,

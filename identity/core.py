@@ -142,7 +142,13 @@ class TokenCore:
         self._failures: dict[CacheKey, tuple[int, ProtocolError]] = {}
 
     def plan(
-        self, scopes: Iterable[str], *, claims: str | None, tenant_id: str | None, enable_cae: bool
+        self,
+        scopes: Iterable[str],
+        *,
+        claims: str | None,
+        tenant_id: str | None,
+        enable_cae: bool,
+        method: str = "get_token",
     ) -> Plan:
         """Validate a request and decide where it goes.
 
@@ -153,7 +159,7 @@ class TokenCore:
         """
         scope_list = tuple(scopes)
         if not scope_list:
-            raise ValueError('"get_token" requires at least one scope')
+            raise ValueError(f'"{method}" requires at least one scope')
         for scope in scope_list:
             if not isinstance(scope, str) or not scope.strip():
                 raise ValueError(f"Each scope must be a non-empty string, got {scope!r}.")
@@ -202,7 +208,7 @@ class TokenCore:
         entry, state = self.cached(plan)
         if entry is not None and state is Freshness.FRESH:
             return self.info(entry)
-        failure = self._failures.get(plan.key)
+        failure = None if plan.bypass_cache else self._failures.get(plan.key)
         if failure is not None and failure[0] > ticket:
             raise authentication_failed(self.credential, failure[1]) from failure[1]
         return Attempt(self, plan, entry if state is Freshness.STALE else None)
@@ -211,7 +217,8 @@ class TokenCore:
         """Record the outcome of an attempt (called under the single-flight lock)."""
         generation = self._generations.get(plan.key, 0) + 1
         self._generations[plan.key] = generation
-        if error is None:
+        # A claims request differs from the others on its key: its failure is its own.
+        if error is None or plan.bypass_cache:
             self._failures.pop(plan.key, None)
         else:
             self._failures[plan.key] = (generation, error)

@@ -47,7 +47,7 @@ class SyncCredential:
             ValueError: no scope, or an invalid argument.
             ClientAuthenticationError: authentication failed.
         """
-        info = self._token_info(scopes, claims, tenant_id, enable_cae)
+        info = self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
 
     def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
@@ -58,13 +58,18 @@ class SyncCredential:
             options: ``claims``, ``tenant_id`` and ``enable_cae`` (other keys are ignored).
         """
         claims, tenant_id, enable_cae = TokenCore.options(options)
-        return self._token_info(scopes, claims, tenant_id, enable_cae)
+        return self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 
     def _token_info(
-        self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
+        self,
+        scopes: tuple[str, ...],
+        claims: str | None,
+        tenant_id: str | None,
+        enable_cae: bool,
+        method: str,
     ) -> AccessTokenInfo:
         core = self._core
-        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, method=method)
         entry, state = core.cached(plan)
         if entry is not None and state is Freshness.FRESH:
             return core.info(entry)

@@ -25,8 +25,9 @@ from protocol.retry import RetryPolicy
 from .certificate import certificate_auth, load_client_certificate
 from .core import TokenCore
 from .credential import SyncCredential
+from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import GrantRequest, check_ids, confidential_core
-from .settings import reject_unknown_arguments
+from .settings import check_persistence_options, reject_unknown_arguments
 
 __all__ = ["OnBehalfOfCredential", "on_behalf_of_core"]
 
@@ -153,12 +154,14 @@ class OnBehalfOfCredential(SyncCredential):
         authority: str | None = None,
         disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
+        cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        check_persistence_options(cache_persistence_options)
         self._core = on_behalf_of_core(
             type(self).__name__,
             tenant_id,

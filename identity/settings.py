@@ -22,7 +22,7 @@ from protocol.authority import Authority, validate_region
 
 from .constants import AzureAuthorityHosts, EnvironmentVariables
 
-__all__ = ["AuthoritySettings", "authority_settings", "reject_unknown_arguments"]
+__all__ = ["AuthoritySettings", "authority_settings", "check_persistence_options", "reject_unknown_arguments"]
 
 _LOGGER = logging.getLogger("identity")
 
@@ -102,3 +102,33 @@ def reject_unknown_arguments(credential: str, kwargs: Mapping[str, object]) -> N
     if kwargs:
         names = ", ".join(sorted(kwargs))
         raise TypeError(f"{credential} got unexpected keyword argument(s): {names}")
+
+
+_persistence_warned = False
+
+
+def check_persistence_options(options: object) -> None:
+    """Validate ``cache_persistence_options``.
+
+    Persistent caches arrive in a later release; until then tokens stay in memory and a WARNING says
+    so once per process, rather than silently pretending to persist.
+
+    Raises:
+        TypeError: ``options`` is not a :class:`identity.TokenCachePersistenceOptions`.
+    """
+    global _persistence_warned
+    if options is None:
+        return
+    from .persistence_options import TokenCachePersistenceOptions
+
+    if not isinstance(options, TokenCachePersistenceOptions):
+        raise TypeError(
+            f"cache_persistence_options must be a TokenCachePersistenceOptions, not {type(options).__name__}"
+        )
+    if not _persistence_warned:
+        _persistence_warned = True
+        _LOGGER.warning(
+            "cache_persistence_options (name %r) is accepted but persistent token caching is not "
+            "implemented yet: tokens are cached in memory only.",
+            options.name,
+        )

@@ -96,16 +96,19 @@ def _url(response: httpx.Response) -> str:
 
 
 def _require_https(value: str, what: str, response: httpx.Response) -> str:
+    """``value`` if it is a usable https URL without credentials; else MalformedResponseError."""
     try:
+        # Both parsers must agree: urllib rejects broken IPv6 brackets that httpx would percent-encode,
+        # httpx rejects control characters and bad IDNA labels that urllib lets through.
         parts = urlsplit(value)
-        hostname = parts.hostname
-    except ValueError:
-        hostname = None
-        parts = None
-    if parts is None or parts.scheme != "https" or not hostname:
+        url = httpx.URL(value)
+        usable = parts.scheme == "https" and bool(parts.hostname) and bool(url.host) and not url.userinfo
+    except (httpx.InvalidURL, ValueError, UnicodeError):  # IDNA errors are UnicodeErrors
+        usable = False
+    if not usable:
         raise MalformedResponseError(
-            f"The discovery document at {_url(response)} names a {what} that is not an https URL. "
-            "Refusing to send credentials to it.",
+            f"The discovery document at {_url(response)} names a {what} that is not an https URL "
+            "(or is malformed, or carries credentials). Refusing to send credentials to it.",
             status_code=response.status_code,
             url=_url(response),
         )
@@ -196,6 +199,11 @@ def resolve_endpoints(
         fallback = yield from exchange(lambda: build_openid_configuration_request(generic), policy)
         try:
             return parse_openid_configuration_response(fallback.response)
-        except ProtocolError:
-            pass  # report the failure at the primary (Entra-layout) location below
+        except ProtocolError as fallback_error:
+            # Report the Entra-layout location's failure, chained to the generic location's.
+            try:
+                parse_openid_configuration_response(result.response)
+            except ProtocolError as primary_error:
+                raise primary_error from fallback_error
+            raise  # pragma: no cover - a 404 always fails to parse
     return parse_openid_configuration_response(result.response)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -114,7 +115,9 @@ class AsyncDriver:
     """Runs flows with asyncio I/O; the event loop is never blocked.
 
     Same arguments as :class:`SyncDriver`, with an ``httpx.AsyncClient``, an async transport and an
-    async ``sleep``.
+    async ``sleep``. Connections belong to the event loop that opened them, so the driver keeps one
+    client per running loop: a credential may serve several loops (one per thread, or successive
+    ``asyncio.run`` calls). An injected client or transport is the caller's to share or not.
     """
 
     def __init__(
@@ -130,13 +133,20 @@ class AsyncDriver:
         self._transport = transport
         self._sleep = sleep
         self._memo = memo
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+        if self._client is not None:
+            return self._client
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = httpx.AsyncClient(
                 transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True
             )
-        return self._client
+        return client
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -169,7 +179,12 @@ class AsyncDriver:
             return stop.value  # type: ignore[no-any-return]
 
     async def close(self) -> None:
-        """Close the client this driver created (an injected client is left to its owner)."""
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the client this driver created for the running loop (an injected client is left to
+        its owner). A loop's client can only be closed on that loop: a credential shared by several
+        loops should be closed (or used with ``async with``) in each. The driver stays usable: the
+        next request opens a new client."""
+        if not self._owns_client:
+            return
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()

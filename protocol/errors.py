@@ -22,6 +22,9 @@ the parsers, with ``raise ... from exc``.
         │                              ``login_required``, ``consent_required``, AADSTS50076/50079...)
         │   └── ClaimsChallengeError   the authority demands extra claims (the body has ``claims``)
         └── ThrottledError          HTTP 429; carries ``retry_after`` seconds when the server said so
+
+``retryable`` is true for the statuses the retry policy retries (408, 429, 500, 502, 503, 504) and
+for ``temporarily_unavailable``: trying again later may succeed (the retries, if any, were spent).
 """
 
 from __future__ import annotations

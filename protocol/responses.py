@@ -31,7 +31,7 @@ from .errors import (
     OAuthError,
     ThrottledError,
 )
-from .retry import parse_retry_after
+from .retry import RETRYABLE_STATUS, parse_retry_after
 from .wire import raise_service_error, read_json_object
 
 __all__ = [
@@ -183,7 +183,7 @@ def oauth_error_from_body(
         "suberror": parsed.suberror,
         "claims": parsed.claims,
         "status_code": status,
-        "retryable": status in (408, 429, 500, 502, 503, 504) or parsed.error == "temporarily_unavailable",
+        "retryable": status in RETRYABLE_STATUS or parsed.error == "temporarily_unavailable",
     }
     if status == 429:
         return ThrottledError(message, retry_after=parse_retry_after(response.headers), **kwargs)

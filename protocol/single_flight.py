@@ -1,5 +1,9 @@
 """Per-key locks for single-flight work, usable from threads and from asyncio tasks.
 
+Tasks of one loop queue on the loop's :class:`asyncio.Lock`; the one at the head then takes the
+key's :class:`threading.Lock` too (:func:`acquire_from_loop`), so tasks of *different* loops (and
+threads) are also serialised per key without blocking any loop.
+
 ``KeyedLocks`` hands out one :class:`threading.Lock` per key for threads, and one
 :class:`asyncio.Lock` per key *per event loop* for tasks (an asyncio lock belongs to the loop it is
 first used on, so a credential used from several loops gets a lock set for each). Waiting on the
@@ -14,7 +18,7 @@ import weakref
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["KeyedLocks"]
+__all__ = ["KeyedLocks", "acquire_from_loop"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -48,3 +52,19 @@ class KeyedLocks(Generic[K]):
             if lock is None:
                 lock = locks[key] = asyncio.Lock()
         return lock
+
+
+async def acquire_from_loop(lock: threading.Lock) -> None:
+    """Acquire a :class:`threading.Lock` from a coroutine without blocking the event loop.
+
+    Uncontended, it is taken at once. Otherwise a worker thread waits for it; if the waiting task is
+    cancelled, the lock is released as soon as the worker gets it, so it is never left held.
+    """
+    if lock.acquire(blocking=False):
+        return
+    waiter = asyncio.get_running_loop().run_in_executor(None, lock.acquire)
+    try:
+        await asyncio.shield(waiter)
+    except asyncio.CancelledError:
+        waiter.add_done_callback(lambda _: lock.release())
+        raise

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from .errors import MalformedResponseError, ServiceError
+from .retry import RETRYABLE_STATUS
 
 __all__ = [
     "MEMOIZE",
@@ -40,8 +41,6 @@ USER_AGENT = f"entra-identity/{VERSION} Python/{platform.python_version()} ({sys
 #: Request extension that marks a GET whose successful response may be shared by the whole process
 #: (discovery documents). The drivers fetch such a URL once, even for concurrent callers.
 MEMOIZE = "entra_identity.memoize"
-
-_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -131,7 +130,7 @@ def read_json_object(response: httpx.Response) -> dict[str, Any] | None:
 
 def _service_error(response: httpx.Response) -> ServiceError:
     status = response.status_code
-    retryable = status in _RETRYABLE_STATUS
+    retryable = status in RETRYABLE_STATUS
     hint = (
         "The service may be temporarily unavailable; try again later."
         if retryable

@@ -10,7 +10,8 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..client_secret import client_secret_core
-from ..settings import reject_unknown_arguments
+from ..persistence_options import TokenCachePersistenceOptions
+from ..settings import check_persistence_options, reject_unknown_arguments
 from .credential import AsyncCredential
 
 __all__ = ["ClientSecretCredential"]
@@ -32,12 +33,14 @@ class ClientSecretCredential(AsyncCredential):
         authority: str | None = None,
         disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
+        cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        check_persistence_options(cache_persistence_options)
         self._core = client_secret_core(
             type(self).__name__,
             tenant_id,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from cache.memory import Freshness
 from protocol.drivers import AsyncDriver
 from protocol.errors import ProtocolError
+from protocol.single_flight import acquire_from_loop
 
 from ..core import Attempt, TokenCore
 from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -36,7 +37,7 @@ class AsyncCredential:
         **kwargs: Any,
     ) -> AccessToken:
         """Request an access token for ``scopes`` (see the sync twin for the arguments)."""
-        info = await self._token_info(scopes, claims, tenant_id, enable_cae)
+        info = await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
 
     async def get_token_info(
@@ -44,13 +45,18 @@ class AsyncCredential:
     ) -> AccessTokenInfo:
         """Request an access token for ``scopes``, with its type and refresh time."""
         claims, tenant_id, enable_cae = TokenCore.options(options)
-        return await self._token_info(scopes, claims, tenant_id, enable_cae)
+        return await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 
     async def _token_info(
-        self, scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
+        self,
+        scopes: tuple[str, ...],
+        claims: str | None,
+        tenant_id: str | None,
+        enable_cae: bool,
+        method: str,
     ) -> AccessTokenInfo:
         core = self._core
-        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+        plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, method=method)
         entry, state = core.cached(plan)
         if entry is not None and state is Freshness.FRESH:
             return core.info(entry)
@@ -59,14 +65,20 @@ class AsyncCredential:
         if entry is not None and state is Freshness.STALE and lock.locked():
             return core.info(entry)  # another task is already refreshing
         async with lock:
-            attempt = core.attempt(plan, ticket)
-            if isinstance(attempt, Attempt):
-                try:
-                    result = await self._driver.run(attempt.flow())
-                except ProtocolError as exc:
-                    return attempt.failed(exc)
-                return attempt.succeeded(result)
-            return attempt
+            # Tasks of other event loops (other threads) share the key's thread lock.
+            other_loops = core.locks.thread_lock(plan.key)
+            await acquire_from_loop(other_loops)
+            try:
+                attempt = core.attempt(plan, ticket)
+                if isinstance(attempt, Attempt):
+                    try:
+                        result = await self._driver.run(attempt.flow())
+                    except ProtocolError as exc:
+                        return attempt.failed(exc)
+                    return attempt.succeeded(result)
+                return attempt
+            finally:
+                other_loops.release()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._core.describe()})"

@@ -219,7 +219,7 @@ async def test_get_token_without_scope_is_a_value_error(api: Api, entra: FakeEnt
 
     with pytest.raises(ValueError, match=r'^"get_token" requires at least one scope$'):
         await api.get_token(credential)
-    with pytest.raises(ValueError, match=r'^"get_token" requires at least one scope$'):
+    with pytest.raises(ValueError, match=r'^"get_token_info" requires at least one scope$'):
         await api.get_token_info(credential)
     assert entra.requests == []
 
