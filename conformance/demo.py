@@ -19,7 +19,15 @@ from typing import Any
 
 import httpx
 
-from .authority import DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT, Fault, MockAuthority
+from .authority import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_SECRET,
+    DEFAULT_TENANT,
+    DEFAULT_USERNAME,
+    PUBLIC_CLIENT_ID,
+    Fault,
+    MockAuthority,
+)
 from .mock.keys import generate_client_certificate
 
 __all__ = ["DemoRow", "run_demo"]
@@ -72,6 +80,9 @@ def _credentials(
     authority.add_application(DEFAULT_TENANT, cert_client, certificate=certificate.certificate_pem)
     loaded = load_certificate(certificate.pem)
     endpoint = f"{url}/{DEFAULT_TENANT}/oauth2/v2.0/token"
+    user_assertion = authority.issue_user_access_token(
+        DEFAULT_TENANT, PUBLIC_CLIENT_ID, [f"api://{DEFAULT_CLIENT_ID}/access"], DEFAULT_USERNAME
+    )
 
     def sync_options() -> dict[str, Any]:
         return {
@@ -132,6 +143,28 @@ def _credentials(
                 DEFAULT_TENANT, cert_client, _assertion_func(cert_client, endpoint, loaded), **async_options()
             ),
         ),
+        (
+            "OnBehalfOfCredential",
+            "on-behalf-of (user assertion)",
+            lambda: identity.OnBehalfOfCredential(
+                DEFAULT_TENANT,
+                DEFAULT_CLIENT_ID,
+                client_secret=DEFAULT_SECRET,
+                user_assertion=user_assertion,
+                **sync_options(),
+            ),
+        ),
+        (
+            "aio.OnBehalfOfCredential",
+            "on-behalf-of (user assertion)",
+            lambda: identity.aio.OnBehalfOfCredential(
+                DEFAULT_TENANT,
+                DEFAULT_CLIENT_ID,
+                client_secret=DEFAULT_SECRET,
+                user_assertion=user_assertion,
+                **async_options(),
+            ),
+        ),
     ]
 
 
@@ -170,11 +203,10 @@ async def _demo(authority: MockAuthority, url: str, ca_path: str) -> list[DemoRo
         async def first(credential: Any = credential) -> str:
             token = await _call(credential, SCOPE)
             issued = authority.describe_token(token.token)
-            return (
-                f"token for {issued.client_id[:8]}... ({','.join(issued.scopes)})"
-                if issued
-                else "unknown token"
-            )
+            if issued is None:
+                return "unknown token"
+            who = issued.user or f"app {issued.client_id[:8]}..."
+            return f"token for {who} ({','.join(issued.scopes)})"
 
         async def cached(credential: Any = credential) -> str:
             await _call(credential, SCOPE)

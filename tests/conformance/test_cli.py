@@ -22,7 +22,11 @@ def test_demo_acquires_a_token_with_every_credential(capsys: pytest.CaptureFixtu
     # In process, so the test-wide socket guard proves the demo only talks to loopback.
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if "Credential" in line and "client credentials" in line]
+    rows = [
+        line
+        for line in out.splitlines()
+        if "Credential" in line and ("client credentials" in line or "on-behalf-of" in line)
+    ]
     for name in (
         "ClientSecretCredential",
         "aio.ClientSecretCredential",
@@ -30,6 +34,8 @@ def test_demo_acquires_a_token_with_every_credential(capsys: pytest.CaptureFixtu
         "aio.CertificateCredential",
         "ClientAssertionCredential",
         "aio.ClientAssertionCredential",
+        "OnBehalfOfCredential",
+        "aio.OnBehalfOfCredential",
     ):
         mine = [row for row in rows if row.split()[0] == name]
         assert len(mine) == 3, (name, mine)
