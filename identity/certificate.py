@@ -23,7 +23,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import check_persistence_options, reject_unknown_arguments
+from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 
 __all__ = ["CertificateCredential", "certificate_auth", "certificate_core", "load_client_certificate"]
 
@@ -128,6 +128,7 @@ class CertificateCredential(SyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = certificate_core(
             type(self).__name__,

@@ -20,7 +20,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import check_persistence_options, reject_unknown_arguments
+from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 
 __all__ = ["ClientAssertionCredential", "client_assertion_core"]
 
@@ -81,6 +81,7 @@ class ClientAssertionCredential(SyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = client_assertion_core(
             type(self).__name__,

@@ -19,7 +19,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import check_persistence_options, reject_unknown_arguments
+from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 
 __all__ = ["ClientSecretCredential", "client_secret_core"]
 
@@ -96,6 +96,7 @@ class ClientSecretCredential(SyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = client_secret_core(
             type(self).__name__,

@@ -25,6 +25,7 @@ class SyncCredential:
     """``get_token``, ``get_token_info``, ``close`` and the context manager protocol."""
 
     _core: TokenCore
+    _arguments: dict[str, Any]
     _driver: SyncDriver
 
     def get_token(
@@ -92,6 +93,10 @@ class SyncCredential:
         finally:
             lock.release()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its constructor arguments: new locks, HTTP client and (empty) token cache.
+        return (_restore, (type(self), self._arguments))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._core.describe()})"
 
@@ -109,3 +114,7 @@ class SyncCredential:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _restore(cls: type[Any], arguments: dict[str, Any]) -> Any:
+    return cls(**arguments)

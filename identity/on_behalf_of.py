@@ -27,7 +27,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import GrantRequest, check_ids, confidential_core
-from .settings import check_persistence_options, reject_unknown_arguments
+from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 
 __all__ = ["OnBehalfOfCredential", "on_behalf_of_core"]
 
@@ -161,6 +161,7 @@ class OnBehalfOfCredential(SyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = on_behalf_of_core(
             type(self).__name__,

@@ -22,7 +22,13 @@ from protocol.authority import Authority, validate_region
 
 from .constants import AzureAuthorityHosts, EnvironmentVariables
 
-__all__ = ["AuthoritySettings", "authority_settings", "check_persistence_options", "reject_unknown_arguments"]
+__all__ = [
+    "AuthoritySettings",
+    "authority_settings",
+    "check_persistence_options",
+    "picklable_arguments",
+    "reject_unknown_arguments",
+]
 
 _LOGGER = logging.getLogger("identity")
 
@@ -132,3 +138,16 @@ def check_persistence_options(options: object) -> None:
             "implemented yet: tokens are cached in memory only.",
             options.name,
         )
+
+
+#: Constructor arguments that hold live resources: a pickled credential gets fresh defaults.
+_UNPICKLED = frozenset({"self", "kwargs", "transport", "http_client", "__class__"})
+
+
+def picklable_arguments(arguments: Mapping[str, object]) -> dict[str, object]:
+    """The constructor arguments a credential is rebuilt from after ``pickle`` (from ``locals()``).
+
+    HTTP clients and transports are left out (they hold sockets and TLS contexts), as is the token
+    cache: an unpickled credential starts with a new client and an empty cache, like azure-identity's.
+    """
+    return {name: value for name, value in arguments.items() if name not in _UNPICKLED}

@@ -11,7 +11,7 @@ from protocol.retry import RetryPolicy
 
 from ..certificate import certificate_core
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import check_persistence_options, reject_unknown_arguments
+from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 from .credential import AsyncCredential
 
 __all__ = ["CertificateCredential"]
@@ -43,6 +43,7 @@ class CertificateCredential(AsyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = certificate_core(
             type(self).__name__,

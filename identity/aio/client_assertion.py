@@ -16,7 +16,7 @@ from protocol.retry import RetryPolicy
 
 from ..client_assertion import client_assertion_core
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import check_persistence_options, reject_unknown_arguments
+from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 from .credential import AsyncCredential
 
 __all__ = ["ClientAssertionCredential"]
@@ -41,6 +41,7 @@ class ClientAssertionCredential(AsyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = client_assertion_core(
             type(self).__name__,

@@ -26,6 +26,7 @@ class AsyncCredential:
     """Async ``get_token``, ``get_token_info``, ``close`` and ``async with`` support."""
 
     _core: TokenCore
+    _arguments: dict[str, Any]
     _driver: AsyncDriver
 
     async def get_token(
@@ -80,6 +81,10 @@ class AsyncCredential:
             finally:
                 other_loops.release()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its constructor arguments: new locks, HTTP client and (empty) token cache.
+        return (_restore, (type(self), self._arguments))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._core.describe()})"
 
@@ -97,3 +102,7 @@ class AsyncCredential:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _restore(cls: type[Any], arguments: dict[str, Any]) -> Any:
+    return cls(**arguments)

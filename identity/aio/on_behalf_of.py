@@ -12,7 +12,7 @@ from protocol.retry import RetryPolicy
 
 from ..on_behalf_of import on_behalf_of_core
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import check_persistence_options, reject_unknown_arguments
+from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 from .credential import AsyncCredential
 
 __all__ = ["OnBehalfOfCredential"]
@@ -46,6 +46,7 @@ class OnBehalfOfCredential(AsyncCredential):
         **kwargs: Any,
     ) -> None:
         reject_unknown_arguments(type(self).__name__, kwargs)
+        self._arguments = picklable_arguments(locals())
         check_persistence_options(cache_persistence_options)
         self._core = on_behalf_of_core(
             type(self).__name__,
