@@ -45,7 +45,8 @@ class Resource:
         if first:
             encoded = base64.urlsafe_b64encode(CHALLENGE_CLAIMS.encode()).decode().rstrip("=")
             challenge = (
-                'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+                'Bearer realm="", '
+                'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
                 f'error="insufficient_claims", claims="{encoded}"'
             )
             return httpx.Response(401, headers={"WWW-Authenticate": challenge}, json={"error": "challenge"})
