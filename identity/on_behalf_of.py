@@ -50,6 +50,8 @@ def _client_auth(
     if client_secret is not None:
         return ClientSecret(client_secret)
     if client_certificate is not None:
+        if not client_certificate:
+            raise ValueError('"client_certificate" is empty: pass the bytes of a PEM or PKCS#12 certificate')
         certificate = load_client_certificate(None, client_certificate, password)
         return certificate_auth(tenant_id, certificate, send_certificate_chain)
     assert client_assertion_func is not None

@@ -114,7 +114,7 @@ _persistence_warned = False
 
 
 def check_persistence_options(options: object) -> None:
-    """Validate ``cache_persistence_options``.
+    """Validate ``cache_persistence_options`` (ours, or azure-identity's class with the same fields).
 
     Persistent caches arrive in a later release; until then tokens stay in memory and a WARNING says
     so once per process, rather than silently pretending to persist.
@@ -127,6 +127,12 @@ def check_persistence_options(options: object) -> None:
         return
     from .persistence_options import TokenCachePersistenceOptions
 
+    if not isinstance(options, TokenCachePersistenceOptions):
+        # azure-identity's TokenCachePersistenceOptions has the same two fields: validate them as ours.
+        name = getattr(options, "name", None)
+        allow = getattr(options, "allow_unencrypted_storage", None)
+        if isinstance(name, str) and isinstance(allow, bool):
+            options = TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=allow)
     if not isinstance(options, TokenCachePersistenceOptions):
         raise TypeError(
             f"cache_persistence_options must be a TokenCachePersistenceOptions, not {type(options).__name__}"

@@ -22,6 +22,7 @@ Discovery GETs are built with ``memoize=True``: a process fetches each document 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 INSTANCE_DISCOVERY_HOST = "login.microsoftonline.com"
+# A DNS name (after IDNA encoding) or an IP literal: what a token endpoint's host can be.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
 
 
 class UntrustedAuthorityError(ValueError):
@@ -101,8 +104,14 @@ def _require_https(value: str, what: str, response: httpx.Response) -> str:
         # Both parsers must agree: urllib rejects broken IPv6 brackets that httpx would percent-encode,
         # httpx rejects control characters and bad IDNA labels that urllib lets through.
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
         url = httpx.URL(value)
-        usable = parts.scheme == "https" and bool(parts.hostname) and bool(url.host) and not url.userinfo
+        usable = (
+            parts.scheme == "https"
+            and bool(parts.hostname)
+            and _HOST.fullmatch(url.host) is not None
+            and not url.userinfo
+        )
     except (httpx.InvalidURL, ValueError, UnicodeError):  # IDNA errors are UnicodeErrors
         usable = False
     if not usable:

@@ -68,7 +68,11 @@ class AsyncCredential:
         async with lock:
             # Tasks of other event loops (other threads) share the key's thread lock.
             other_loops = core.locks.thread_lock(plan.key)
-            await acquire_from_loop(other_loops)
+            if entry is not None and state is Freshness.STALE:
+                if not other_loops.acquire(blocking=False):
+                    return core.info(entry)  # another loop is already refreshing it
+            else:
+                await acquire_from_loop(other_loops)
             try:
                 attempt = core.attempt(plan, ticket)
                 if isinstance(attempt, Attempt):

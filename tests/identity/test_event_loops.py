@@ -299,12 +299,6 @@ def test_a_stale_token_is_served_while_a_task_of_the_same_loop_refreshes_it() ->
     assert gate.forms == [cred_form(), cred_form()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity/aio/credential.py:66-71 only checks the running loop's asyncio lock before serving a "
-    "stale token; when another loop (thread) is refreshing, the task blocks on the key's thread lock "
-    "until that refresh ends instead of getting the still-valid cached token",
-)
 def test_a_stale_token_is_served_while_another_loop_refreshes_it() -> None:
     gate = RefreshGate()
     credential = stale_credential(gate)

@@ -256,11 +256,6 @@ async def test_unusable_certificate_is_a_value_error(api: Api) -> None:
         assert_no_obo_canary(str(link), repr(link))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity/on_behalf_of.py:53 reuses CertificateCredential's loader, whose message names "
-    "CertificateCredential and its certificate_path/certificate_data arguments",
-)
 async def test_empty_client_certificate_message_names_the_obo_argument(api: Api) -> None:
     with pytest.raises(ValueError) as caught:
         obo_credential(api, client_certificate=b"")

@@ -113,12 +113,6 @@ def test_good_https_endpoints_are_returned_as_published() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol/discovery.py:98-106 (_require_https) never reads urlsplit(value).port and does not "
-    "check the host's characters: a port above 65535, a space or a percent-encoded NUL in the host are "
-    "accepted as usable https URLs (the request then fails later, as a transport error)",
-)
 @pytest.mark.parametrize(
     "bad",
     [
