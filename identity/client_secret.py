@@ -17,6 +17,7 @@ from protocol.retry import RetryPolicy
 
 from .core import TokenCore
 from .credential import SyncCredential
+from .http_options import http_options
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
 from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
@@ -95,8 +96,9 @@ class ClientSecretCredential(SyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        reject_unknown_arguments(type(self).__name__, kwargs)
         self._arguments = picklable_arguments(locals())
+        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
+        reject_unknown_arguments(type(self).__name__, kwargs)
         check_persistence_options(cache_persistence_options)
         self._core = client_secret_core(
             type(self).__name__,
@@ -106,6 +108,6 @@ class ClientSecretCredential(SyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy,
+            retry_policy=http.retry_policy,
         )
-        self._driver = SyncDriver(client=http_client, transport=transport)
+        self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

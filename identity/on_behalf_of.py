@@ -25,6 +25,7 @@ from protocol.retry import RetryPolicy
 from .certificate import certificate_auth, load_client_certificate
 from .core import TokenCore
 from .credential import SyncCredential
+from .http_options import http_options
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import GrantRequest, check_ids, confidential_core
 from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
@@ -162,8 +163,9 @@ class OnBehalfOfCredential(SyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        reject_unknown_arguments(type(self).__name__, kwargs)
         self._arguments = picklable_arguments(locals())
+        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
+        reject_unknown_arguments(type(self).__name__, kwargs)
         check_persistence_options(cache_persistence_options)
         self._core = on_behalf_of_core(
             type(self).__name__,
@@ -178,6 +180,6 @@ class OnBehalfOfCredential(SyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy,
+            retry_policy=http.retry_policy,
         )
-        self._driver = SyncDriver(client=http_client, transport=transport)
+        self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

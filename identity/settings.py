@@ -156,4 +156,8 @@ def picklable_arguments(arguments: Mapping[str, object]) -> dict[str, object]:
     HTTP clients and transports are left out (they hold sockets and TLS contexts), as is the token
     cache: an unpickled credential starts with a new client and an empty cache, like azure-identity's.
     """
-    return {name: value for name, value in arguments.items() if name not in _UNPICKLED}
+    kept = {name: value for name, value in arguments.items() if name not in _UNPICKLED}
+    extra = arguments.get("kwargs")
+    if isinstance(extra, Mapping):
+        kept.update(extra)  # azure-core pipeline options travel too
+    return kept

@@ -17,8 +17,8 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,6 +35,22 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
+def _client_options(options: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Client keyword arguments with our defaults, and the extra headers to put on every request
+    (``httpx.Client.send`` does not apply a client's default headers to a built request)."""
+    merged: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT, "trust_env": True}
+    merged.update(options or {})
+    headers = dict(merged.pop("headers", None) or {})
+    return merged, headers
+
+
+def _with_headers(request: httpx.Request, headers: Mapping[str, str]) -> httpx.Request:
+    for name, value in headers.items():
+        if name not in request.headers:
+            request.headers[name] = value
+    return request
+
+
 class SyncDriver:
     """Runs flows with blocking I/O.
 
@@ -43,6 +59,8 @@ class SyncDriver:
         transport: an httpx transport for the client this driver creates (ignored with ``client``).
         sleep: the function that waits (injectable for tests).
         memo: the shared response memo for discovery documents.
+        client_options: keyword arguments for the client this driver creates (``verify``,
+            ``timeout``, ``proxy``, ``headers``...).
     """
 
     def __init__(
@@ -52,12 +70,14 @@ class SyncDriver:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         memo: ResponseMemo = DISCOVERY_MEMO,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._owns_client = client is None
         self._transport = transport
         self._sleep = sleep
         self._memo = memo
+        self._client_options, self._headers = _client_options(client_options)
         self._client_lock = threading.Lock()
 
     def _http(self) -> httpx.Client:
@@ -66,14 +86,12 @@ class SyncDriver:
             with self._client_lock:  # threads starting together must share one client
                 client = self._client
                 if client is None:
-                    client = self._client = httpx.Client(
-                        transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True
-                    )
+                    client = self._client = httpx.Client(transport=self._transport, **self._client_options)
         return client
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
         try:
-            return self._http().send(request)
+            return self._http().send(_with_headers(request, self._headers))
         except httpx.RequestError as exc:
             raise translate_transport_error(exc, request) from exc
 
@@ -127,12 +145,14 @@ class AsyncDriver:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         memo: ResponseMemo = DISCOVERY_MEMO,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._owns_client = client is None
         self._transport = transport
         self._sleep = sleep
         self._memo = memo
+        self._client_options, self._headers = _client_options(client_options)
         self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -144,13 +164,13 @@ class AsyncDriver:
         client = self._loop_clients.get(loop)
         if client is None:
             client = self._loop_clients[loop] = httpx.AsyncClient(
-                transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True
+                transport=self._transport, **self._client_options
             )
         return client
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         try:
-            return await self._http().send(request)
+            return await self._http().send(_with_headers(request, self._headers))
         except httpx.RequestError as exc:
             raise translate_transport_error(exc, request) from exc
 

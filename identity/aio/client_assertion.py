@@ -15,6 +15,7 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..client_assertion import client_assertion_core
+from ..http_options import http_options
 from ..persistence_options import TokenCachePersistenceOptions
 from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
 from .credential import AsyncCredential
@@ -40,8 +41,9 @@ class ClientAssertionCredential(AsyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        reject_unknown_arguments(type(self).__name__, kwargs)
         self._arguments = picklable_arguments(locals())
+        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
+        reject_unknown_arguments(type(self).__name__, kwargs)
         check_persistence_options(cache_persistence_options)
         self._core = client_assertion_core(
             type(self).__name__,
@@ -51,6 +53,8 @@ class ClientAssertionCredential(AsyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy,
+            retry_policy=http.retry_policy,
         )
-        self._driver = AsyncDriver(client=http_client, transport=transport)
+        self._driver = AsyncDriver(
+            client=http_client, transport=transport, client_options=http.client_options
+        )

@@ -10,6 +10,7 @@ import httpx
 from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
+from ..http_options import http_options
 from ..on_behalf_of import on_behalf_of_core
 from ..persistence_options import TokenCachePersistenceOptions
 from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
@@ -45,8 +46,9 @@ class OnBehalfOfCredential(AsyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        reject_unknown_arguments(type(self).__name__, kwargs)
         self._arguments = picklable_arguments(locals())
+        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
+        reject_unknown_arguments(type(self).__name__, kwargs)
         check_persistence_options(cache_persistence_options)
         self._core = on_behalf_of_core(
             type(self).__name__,
@@ -61,6 +63,8 @@ class OnBehalfOfCredential(AsyncCredential):
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=retry_policy,
+            retry_policy=http.retry_policy,
         )
-        self._driver = AsyncDriver(client=http_client, transport=transport)
+        self._driver = AsyncDriver(
+            client=http_client, transport=transport, client_options=http.client_options
+        )
