@@ -17,10 +17,9 @@ from protocol.retry import RetryPolicy
 
 from .core import TokenCore
 from .credential import SyncCredential
-from .http_options import http_options
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
+from .settings import constructor_options
 
 __all__ = ["ClientSecretCredential", "client_secret_core"]
 
@@ -96,10 +95,7 @@ class ClientSecretCredential(SyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        self._arguments = picklable_arguments(locals())
-        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
-        reject_unknown_arguments(type(self).__name__, kwargs)
-        check_persistence_options(cache_persistence_options)
+        http = constructor_options(self, locals())
         self._core = client_secret_core(
             type(self).__name__,
             tenant_id,

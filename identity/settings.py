@@ -17,15 +17,18 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from protocol.authority import Authority, validate_region
 
 from .constants import AzureAuthorityHosts, EnvironmentVariables
+from .http_options import HttpOptions, http_options
 
 __all__ = [
     "AuthoritySettings",
     "authority_settings",
     "check_persistence_options",
+    "constructor_options",
     "picklable_arguments",
     "reject_unknown_arguments",
 ]
@@ -161,3 +164,18 @@ def picklable_arguments(arguments: Mapping[str, object]) -> dict[str, object]:
     if isinstance(extra, Mapping):
         kept.update(extra)  # azure-core pipeline options travel too
     return kept
+
+
+def constructor_options(credential: Any, arguments: dict[str, Any]) -> HttpOptions:
+    """The shared first steps of every credential constructor, given its ``locals()``.
+
+    Records the arguments for pickling, maps azure-core pipeline keywords onto httpx, rejects the
+    unknown ones and validates ``cache_persistence_options``.
+    """
+    name = type(credential).__name__
+    credential._arguments = picklable_arguments(arguments)
+    kwargs = dict(arguments.get("kwargs") or {})
+    http = http_options(name, kwargs, arguments.get("retry_policy"), arguments.get("transport"))
+    reject_unknown_arguments(name, kwargs)
+    check_persistence_options(arguments.get("cache_persistence_options"))
+    return http

@@ -15,9 +15,8 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..client_assertion import client_assertion_core
-from ..http_options import http_options
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
+from ..settings import constructor_options
 from .credential import AsyncCredential
 
 __all__ = ["ClientAssertionCredential"]
@@ -41,10 +40,7 @@ class ClientAssertionCredential(AsyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        self._arguments = picklable_arguments(locals())
-        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
-        reject_unknown_arguments(type(self).__name__, kwargs)
-        check_persistence_options(cache_persistence_options)
+        http = constructor_options(self, locals())
         self._core = client_assertion_core(
             type(self).__name__,
             tenant_id,

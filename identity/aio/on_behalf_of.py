@@ -10,10 +10,9 @@ import httpx
 from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
-from ..http_options import http_options
 from ..on_behalf_of import on_behalf_of_core
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import check_persistence_options, picklable_arguments, reject_unknown_arguments
+from ..settings import constructor_options
 from .credential import AsyncCredential
 
 __all__ = ["OnBehalfOfCredential"]
@@ -46,10 +45,7 @@ class OnBehalfOfCredential(AsyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        self._arguments = picklable_arguments(locals())
-        http = http_options(type(self).__name__, kwargs, retry_policy, transport)
-        reject_unknown_arguments(type(self).__name__, kwargs)
-        check_persistence_options(cache_persistence_options)
+        http = constructor_options(self, locals())
         self._core = on_behalf_of_core(
             type(self).__name__,
             tenant_id,
