@@ -38,6 +38,7 @@ __all__ = [
     "CacheKey",
     "Freshness",
     "MemoryTokenCache",
+    "fresh_until",
     "freshness",
 ]
 
@@ -119,6 +120,15 @@ def freshness(entry: AccessTokenEntry, now: float) -> Freshness:
     if entry.refresh_on is not None and now >= entry.refresh_on and now >= entry.refresh_deferred_until:
         return Freshness.STALE
     return Freshness.FRESH
+
+
+def fresh_until(entry: AccessTokenEntry) -> float:
+    """The moment ``entry`` stops being FRESH: ``freshness(entry, now)`` is FRESH for every ``now``
+    before it (and not at or after it). Lets a caller cache the verdict and skip recomputing it."""
+    limit = float(entry.expires_on - EXPIRY_MARGIN)
+    if entry.refresh_on is not None:
+        limit = min(limit, max(float(entry.refresh_on), entry.refresh_deferred_until))
+    return limit
 
 
 class MemoryTokenCache:

@@ -14,11 +14,12 @@ run the flow with their driver:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, freshness
+from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, fresh_until, freshness
 from protocol.authority import Authority, validate_tenant_id
 from protocol.claims import CAE_CAPABILITY, merge_claims
 from protocol.errors import ProtocolError
@@ -27,7 +28,7 @@ from protocol.responses import TokenResult
 from protocol.single_flight import KeyedLocks
 
 from .errors import ClientAuthenticationError, authentication_failed
-from .tokens import AccessTokenInfo, TokenRequestOptions
+from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = ["AcquireFlow", "Attempt", "Plan", "TokenCore", "resolve_tenant"]
 
@@ -78,6 +79,20 @@ def resolve_tenant(
     )
 
 
+#: A request as the caller wrote it: (scopes, tenant_id, enable_cae). The fast path looks it up
+#: directly, before any validation, so a cached token costs one dictionary probe.
+RequestKey = tuple[tuple[str, ...], "str | None", bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FastEntry:
+    """A token ready to hand out, valid for the fast path until ``until`` (epoch seconds)."""
+
+    until: float
+    token: AccessToken
+    info: AccessTokenInfo
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One validated token request.
@@ -95,6 +110,7 @@ class Plan:
     scopes: tuple[str, ...]
     claims: str | None
     bypass_cache: bool
+    request_key: RequestKey | None = None
 
 
 class TokenCore:
@@ -136,6 +152,10 @@ class TokenCore:
         self.clock = clock
         self.account = account
         self.locks: KeyedLocks[CacheKey] = KeyedLocks()
+        #: The fast path: requests as written by callers -> tokens that are FRESH until a time.
+        self.fast: dict[RequestKey, FastEntry] = {}
+        self._fast_keys: dict[CacheKey, set[RequestKey]] = {}
+        self._fast_lock = threading.Lock()  # orders fast-path writes against token replacement
         # Per key: how many acquisitions have finished, and the last one's failure (if it failed),
         # so callers that waited for an attempt get its outcome instead of trying again.
         self._generations: dict[CacheKey, int] = {}
@@ -180,7 +200,9 @@ class TokenCore:
             cae=enable_cae,
             account=self.account,
         )
-        return Plan(key, authority, scope_list, wire_claims, bypass_cache=bool(claims and claims.strip()))
+        bypass = bool(claims and claims.strip())
+        request_key = None if claims else (scope_list, tenant_id, enable_cae)
+        return Plan(key, authority, scope_list, wire_claims, bypass_cache=bypass, request_key=request_key)
 
     def cached(self, plan: Plan) -> tuple[AccessTokenEntry | None, Freshness]:
         """The cached entry for ``plan`` and its freshness (``EXPIRED`` when there is none)."""
@@ -207,7 +229,7 @@ class TokenCore:
         """
         entry, state = self.cached(plan)
         if entry is not None and state is Freshness.FRESH:
-            return self.info(entry)
+            return self.serve(plan, entry)
         failure = None if plan.bypass_cache else self._failures.get(plan.key)
         if failure is not None and failure[0] > ticket:
             raise authentication_failed(self.credential, failure[1]) from failure[1]
@@ -233,6 +255,24 @@ class TokenCore:
             f"tenant_id={self.authority.tenant!r}, client_id={self.client_id!r}, "
             f"authority={self.authority.base!r}"
         )
+
+    def serve(self, plan: Plan, entry: AccessTokenEntry) -> AccessTokenInfo:
+        """Hand out a FRESH ``entry`` and remember it for the fast path."""
+        info = self.info(entry)
+        if plan.request_key is not None:
+            fast = FastEntry(fresh_until(entry), AccessToken(entry.token, entry.expires_on), info)
+            with self._fast_lock:
+                if self.cache.get(plan.key) is entry:  # not replaced meanwhile by a newer token
+                    self.fast[plan.request_key] = fast
+                    self._fast_keys.setdefault(plan.key, set()).add(plan.request_key)
+        return info
+
+    def replace(self, plan: Plan, entry: AccessTokenEntry) -> None:
+        """Store a new token for ``plan``'s key; the fast path forgets the one it replaces."""
+        with self._fast_lock:
+            self.cache.put(plan.key, entry)
+            for request_key in self._fast_keys.pop(plan.key, ()):
+                self.fast.pop(request_key, None)
 
     @staticmethod
     def info(entry: AccessTokenEntry) -> AccessTokenInfo:
@@ -274,10 +314,10 @@ class Attempt:
             expires_on=result.expires_on,
             refresh_on=result.refresh_on,
         )
-        core.cache.put(self._plan.key, entry)
+        core.replace(self._plan, entry)
         core.finished(self._plan, None)
         _LOGGER.info("%s.get_token_info succeeded", core.credential)
-        return core.info(entry)
+        return core.serve(self._plan, entry)
 
     def failed(self, exc: ProtocolError) -> AccessTokenInfo:
         """Keep serving a still-valid token after a failed proactive refresh; otherwise raise the

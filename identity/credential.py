@@ -48,6 +48,10 @@ class SyncCredential:
             ValueError: no scope, or an invalid argument.
             ClientAuthenticationError: authentication failed.
         """
+        if not claims:  # the fast path: a FRESH token for exactly this request, one dict probe
+            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
+            if hit is not None and self._core.clock() < hit.until:
+                return hit.token
         info = self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
 
@@ -59,6 +63,10 @@ class SyncCredential:
             options: ``claims``, ``tenant_id`` and ``enable_cae`` (other keys are ignored).
         """
         claims, tenant_id, enable_cae = TokenCore.options(options)
+        if not claims:  # the fast path, as in get_token
+            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
+            if hit is not None and self._core.clock() < hit.until:
+                return hit.info
         return self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 
     def _token_info(
@@ -73,7 +81,7 @@ class SyncCredential:
         plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, method=method)
         entry, state = core.cached(plan)
         if entry is not None and state is Freshness.FRESH:
-            return core.info(entry)
+            return core.serve(plan, entry)
         lock = core.locks.thread_lock(plan.key)
         ticket = core.ticket(plan)
         if entry is not None and state is Freshness.STALE:

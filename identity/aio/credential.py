@@ -38,6 +38,10 @@ class AsyncCredential:
         **kwargs: Any,
     ) -> AccessToken:
         """Request an access token for ``scopes`` (see the sync twin for the arguments)."""
+        if not claims:  # the fast path: a FRESH token for exactly this request, one dict probe
+            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
+            if hit is not None and self._core.clock() < hit.until:
+                return hit.token
         info = await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
 
@@ -46,6 +50,10 @@ class AsyncCredential:
     ) -> AccessTokenInfo:
         """Request an access token for ``scopes``, with its type and refresh time."""
         claims, tenant_id, enable_cae = TokenCore.options(options)
+        if not claims:  # the fast path, as in get_token
+            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
+            if hit is not None and self._core.clock() < hit.until:
+                return hit.info
         return await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 
     async def _token_info(
@@ -60,7 +68,7 @@ class AsyncCredential:
         plan = core.plan(scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, method=method)
         entry, state = core.cached(plan)
         if entry is not None and state is Freshness.FRESH:
-            return core.info(entry)
+            return core.serve(plan, entry)
         lock = core.locks.task_lock(plan.key)
         ticket = core.ticket(plan)
         if entry is not None and state is Freshness.STALE and lock.locked():
