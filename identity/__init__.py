@@ -1,7 +1,7 @@
 """entra-identity: Microsoft Entra ID credentials with azure-identity's public API, without MSAL.
 
 Names are loaded on first use, so ``import identity`` stays cheap: a credential's modules (and
-httpx, pydantic) load when the credential is first referenced.
+httpx) load when the credential is first referenced.
 """
 
 from __future__ import annotations

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .client_auth import PUBLIC_CLIENT, ClientAuth
 from .errors import MalformedResponseError, OAuthError
+from .fields import Fields
 from .flows import Clock, Flow, Sleep, exchange
 from .responses import TokenResult, oauth_error_from_body, parse_token_response, raise_for_error_response
 from .retry import RetryPolicy
@@ -47,27 +46,6 @@ SLOW_DOWN_INCREMENT = 5
 
 class DeviceCodeExpiredError(OAuthError):
     """The device code expired (``expired_token``) or the caller's timeout passed before sign-in."""
-
-
-class _DeviceCodeBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
-    device_code: str = Field(min_length=1)
-    user_code: str = Field(min_length=1)
-    verification_uri: str | None = None
-    verification_url: str | None = None  # older Google-style name some providers still send
-    verification_uri_complete: str | None = None
-    # RFC 8628 sets no bounds; a day and an hour keep arithmetic and waits sane.
-    expires_in: int = Field(default=DEFAULT_EXPIRES_IN, gt=0, le=86_400)
-    interval: int = Field(default=DEFAULT_INTERVAL, ge=0, le=3_600)
-    message: str | None = None
-
-    @field_validator("expires_in", "interval", mode="before")
-    @classmethod
-    def _numeric(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,34 +86,41 @@ def parse_device_code_response(response: httpx.Response, *, requested_at: float)
     body = read_json_object(response)
     raise_for_error_response(response, body)
     url = str(response.request.url.copy_with(query=None))
-    try:
-        parsed = _DeviceCodeBody.model_validate(body or {})
-    except ValidationError as exc:
-        names = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()}))
+    fields = Fields(body or {})
+    device_code = fields.required_str("device_code")
+    user_code = fields.required_str("user_code")
+    # "verification_url" is the older (Google-style) name some providers still send.
+    uri = fields.optional_str("verification_uri") or fields.optional_str("verification_url")
+    complete = fields.optional_str("verification_uri_complete")
+    # RFC 8628 sets no bounds; a day and an hour keep arithmetic and waits sane.
+    expires_in = fields.seconds("expires_in", default=DEFAULT_EXPIRES_IN, minimum=1, maximum=86_400)
+    interval = fields.seconds("interval", default=DEFAULT_INTERVAL, minimum=0, maximum=3_600)
+    server_message = fields.optional_str("message")
+    if fields.invalid:
         raise MalformedResponseError(
-            f"The device authorization response from {url} is missing or has invalid field(s) {names}.",
+            f"The device authorization response from {url} is missing or has invalid field(s) "
+            f"{fields.names()}.",
             status_code=response.status_code,
             url=url,
-        ) from None
-    uri = parsed.verification_uri or parsed.verification_url
+        )
     if not uri:
         raise MalformedResponseError(
             f"The device authorization response from {url} has no 'verification_uri'.",
             status_code=response.status_code,
             url=url,
         )
-    message = parsed.message or (
-        f"To sign in, use a web browser to open the page {uri} and enter the code {parsed.user_code} "
+    message = server_message or (
+        f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
         "to authenticate."
     )
     return DeviceCode(
-        device_code=parsed.device_code,
-        user_code=parsed.user_code,
+        device_code=device_code,
+        user_code=user_code,
         verification_uri=uri,
-        expires_on=int(requested_at) + parsed.expires_in,
-        interval=parsed.interval,
+        expires_on=int(requested_at) + (expires_in or DEFAULT_EXPIRES_IN),
+        interval=DEFAULT_INTERVAL if interval is None else interval,
         message=message,
-        verification_uri_complete=parsed.verification_uri_complete,
+        verification_uri_complete=complete,
     )
 
 

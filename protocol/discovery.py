@@ -26,10 +26,10 @@ import re
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .authority import Authority, Endpoints
 from .errors import MalformedResponseError, ProtocolError
+from .fields import Fields
 from .flows import Flow, exchange
 from .responses import raise_for_error_response
 from .retry import RetryPolicy
@@ -37,8 +37,6 @@ from .wire import build_get_request, read_json_object
 
 __all__ = [
     "INSTANCE_DISCOVERY_HOST",
-    "InstanceDiscovery",
-    "OpenIdConfiguration",
     "UntrustedAuthorityError",
     "build_instance_discovery_request",
     "build_openid_configuration_request",
@@ -59,25 +57,6 @@ class UntrustedAuthorityError(ValueError):
     """
 
 
-class InstanceDiscovery(BaseModel):
-    """The instance discovery answer."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
-    tenant_discovery_endpoint: str = Field(min_length=1)
-
-
-class OpenIdConfiguration(BaseModel):
-    """The parts of OpenID Provider metadata this library uses."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
-    token_endpoint: str = Field(min_length=1)
-    authorization_endpoint: str | None = None
-    device_authorization_endpoint: str | None = None
-    issuer: str | None = None
-
-
 def build_instance_discovery_request(authority: Authority) -> httpx.Request:
     """Ask Entra whether it vouches for ``authority``."""
     return build_get_request(
@@ -88,10 +67,6 @@ def build_instance_discovery_request(authority: Authority) -> httpx.Request:
         },
         memoize=True,
     )
-
-
-def _validation_fields(exc: ValidationError) -> str:
-    return ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()}))
 
 
 def _url(response: httpx.Response) -> str:
@@ -139,16 +114,16 @@ def parse_instance_discovery_response(response: httpx.Response, *, authority: Au
             "'disable_instance_discovery=True' when constructing the credential."
         )
     raise_for_error_response(response, body)
-    try:
-        parsed = InstanceDiscovery.model_validate(body or {})
-    except ValidationError as exc:
+    fields = Fields(body or {})
+    tenant_discovery_endpoint = fields.required_str("tenant_discovery_endpoint")
+    if fields.invalid:
         raise MalformedResponseError(
             f"The instance discovery response from {_url(response)} is missing or has invalid "
-            f"field(s) {_validation_fields(exc)}.",
+            f"field(s) {fields.names()}.",
             status_code=response.status_code,
             url=_url(response),
-        ) from None
-    return _require_https(parsed.tenant_discovery_endpoint, "tenant discovery endpoint", response)
+        )
+    return _require_https(tenant_discovery_endpoint, "tenant discovery endpoint", response)
 
 
 def build_openid_configuration_request(url: str) -> httpx.Request:
@@ -166,27 +141,28 @@ def parse_openid_configuration_response(response: httpx.Response) -> Endpoints:
     """
     body = read_json_object(response)
     raise_for_error_response(response, body)
-    try:
-        parsed = OpenIdConfiguration.model_validate(body or {})
-    except ValidationError as exc:
+    fields = Fields(body or {})
+    token_endpoint = fields.required_str("token_endpoint")
+    authorization_endpoint = fields.optional_str("authorization_endpoint") or ""
+    device = fields.optional_str("device_authorization_endpoint")
+    issuer = fields.optional_str("issuer")
+    if fields.invalid:
         raise MalformedResponseError(
             f"The OpenID configuration at {_url(response)} is missing or has invalid field(s) "
-            f"{_validation_fields(exc)}.",
+            f"{fields.names()}.",
             status_code=response.status_code,
             url=_url(response),
-        ) from None
-    token_endpoint = _require_https(parsed.token_endpoint, "token endpoint", response)
-    authorization_endpoint = parsed.authorization_endpoint or ""
+        )
+    token_endpoint = _require_https(token_endpoint, "token endpoint", response)
     if authorization_endpoint:
         _require_https(authorization_endpoint, "authorization endpoint", response)
-    device = parsed.device_authorization_endpoint
     if device:
         _require_https(device, "device authorization endpoint", response)
     return Endpoints(
         token_endpoint=token_endpoint,
         authorization_endpoint=authorization_endpoint,
         device_authorization_endpoint=device or None,
-        issuer=parsed.issuer,
+        issuer=issuer,
     )
 
 

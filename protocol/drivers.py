@@ -13,12 +13,11 @@ and ``SSL_CERT_DIR`` are honoured. Callers may inject their own client or transp
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -26,6 +25,9 @@ from .errors import TransportError, translate_transport_error
 from .flows import Flow, Sleep
 from .memo import DISCOVERY_MEMO, ResponseMemo
 from .wire import MEMOIZE
+
+if TYPE_CHECKING:  # pragma: no cover - the sync path never loads asyncio
+    pass
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncDriver", "SyncDriver"]
 
@@ -143,24 +145,25 @@ class AsyncDriver:
         *,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         memo: ResponseMemo = DISCOVERY_MEMO,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._owns_client = client is None
         self._transport = transport
-        self._sleep = sleep
+        import asyncio  # loaded only by async users, who have it already
+
+        self._asyncio = asyncio
+        self._sleep = sleep or asyncio.sleep
         self._memo = memo
         self._client_options, self._headers = _client_options(client_options)
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loop_clients: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is not None:
             return self._client
-        loop = asyncio.get_running_loop()
+        loop = self._asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
             client = self._loop_clients[loop] = httpx.AsyncClient(
@@ -205,6 +208,6 @@ class AsyncDriver:
         next request opens a new client."""
         if not self._owns_client:
             return
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        client = self._loop_clients.pop(self._asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()

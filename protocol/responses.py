@@ -17,12 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import (
     ClaimsChallengeError,
@@ -31,17 +29,18 @@ from .errors import (
     OAuthError,
     ThrottledError,
 )
+from .fields import Fields
 from .retry import RETRYABLE_STATUS, parse_retry_after
 from .wire import raise_service_error, read_json_object
 
 __all__ = [
-    "ErrorResponse",
-    "TokenResponse",
+    "ErrorBody",
     "TokenResult",
     "decode_client_info",
     "oauth_error_from_body",
     "parse_token_response",
     "raise_for_error_response",
+    "read_error_body",
 ]
 
 #: Tokens living at least this long are refreshed proactively at half their lifetime.
@@ -54,61 +53,35 @@ _INTERACTION_ERRORS = frozenset({"interaction_required", "login_required", "cons
 _INTERACTION_CODES = frozenset({50076, 50079, 50058, 65001, 700082, 70043, 700084, 50173})
 
 
-def _to_int(value: Any) -> Any:
-    """Accept ints and numeric strings (``"3599"``, ``"3599.0"``); let anything else fail validation."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number of seconds")
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError("not a numeric string") from None
-        if not math.isfinite(number):
-            raise ValueError("not a finite number")
-        return int(number)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("not a finite number")
-        return int(value)
-    return value
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """The fields of an OAuth error body (RFC 6749 section 5.2 and Entra's additions)."""
+
+    error: str
+    error_description: str
+    error_codes: list[int]
+    timestamp: str | None
+    trace_id: str | None
+    correlation_id: str | None
+    suberror: str | None
+    claims: str | None
 
 
-Seconds = Annotated[int, BeforeValidator(_to_int)]
-
-
-class TokenResponse(BaseModel):
-    """The JSON body of a successful token response."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
-    access_token: str = Field(min_length=1)
-    token_type: str = "Bearer"
-    expires_in: Seconds | None = Field(default=None, ge=0)
-    expires_on: Seconds | None = Field(default=None, ge=0)
-    ext_expires_in: Seconds | None = Field(default=None, ge=0)
-    refresh_in: Seconds | None = Field(default=None, ge=0)
-    scope: str | None = None
-    refresh_token: str | None = None
-    id_token: str | None = None
-    client_info: str | None = None
-    foci: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """The JSON body of an OAuth error response."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
-    error: str = Field(min_length=1)
-    error_description: str = ""
-    error_codes: list[int] = Field(default_factory=list)
-    timestamp: str | None = None
-    trace_id: str | None = None
-    correlation_id: str | None = None
-    suberror: str | None = None
-    claims: str | None = None
-    error_uri: str | None = None
+def read_error_body(body: dict[str, Any]) -> tuple[ErrorBody, str]:
+    """The error fields of ``body``, and the names of fields with a wrong type (``""`` if none)."""
+    fields = Fields(body)
+    parsed = ErrorBody(
+        error=fields.required_str("error"),
+        error_description=fields.optional_str("error_description", "") or "",
+        error_codes=fields.int_list("error_codes"),
+        timestamp=fields.optional_str("timestamp"),
+        trace_id=fields.optional_str("trace_id"),
+        correlation_id=fields.optional_str("correlation_id"),
+        suberror=fields.optional_str("suberror"),
+        claims=fields.optional_str("claims"),
+    )
+    fields.optional_str("error_uri")
+    return parsed, fields.names()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +115,6 @@ def decode_client_info(client_info: str) -> str | None:
     return None
 
 
-def _field_names(exc: ValidationError) -> str:
-    names = sorted({".".join(str(part) for part in err["loc"]) or "body" for err in exc.errors()})
-    return ", ".join(names)
-
-
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0].strip() if text.strip() else ""
 
@@ -158,12 +126,11 @@ def oauth_error_from_body(
 
     An error body whose fields have the wrong types yields :class:`MalformedResponseError`.
     """
-    try:
-        parsed = ErrorResponse.model_validate(body)
-    except ValidationError as exc:
+    parsed, invalid = read_error_body(body)
+    if invalid:
         return MalformedResponseError(
             f"The authority answered HTTP {response.status_code} with an error body whose fields "
-            f"have unexpected types ({_field_names(exc)}).",
+            f"have unexpected types ({invalid}).",
             status_code=response.status_code,
             url=str(response.request.url.copy_with(query=None)),
         )
@@ -227,21 +194,31 @@ def parse_token_response(response: httpx.Response, *, requested_at: float) -> To
             status_code=response.status_code,
             url=url,
         )
-    try:
-        token = TokenResponse.model_validate(body)
-    except ValidationError as exc:
+    fields = Fields(body)
+    access_token = fields.required_str("access_token")
+    token_type = fields.optional_str("token_type", "Bearer")
+    expires_in = fields.seconds("expires_in")
+    expires_on_field = fields.seconds("expires_on")
+    ext_expires_in = fields.seconds("ext_expires_in")
+    refresh_in = fields.seconds("refresh_in")
+    scope = fields.optional_str("scope")
+    refresh_token = fields.optional_str("refresh_token")
+    id_token = fields.optional_str("id_token")
+    client_info = fields.optional_str("client_info")
+    foci = fields.optional_str("foci")
+    if fields.invalid:
         raise MalformedResponseError(
             f"The token response from {url} is not a valid token response: missing or invalid "
-            f"field(s) {_field_names(exc)}.",
+            f"field(s) {fields.names()}.",
             status_code=response.status_code,
             url=url,
-        ) from None
+        )
     now = int(requested_at)
-    if token.expires_in is not None:
-        lifetime = token.expires_in
+    if expires_in is not None:
+        lifetime = expires_in
         expires_on = now + lifetime
-    elif token.expires_on is not None:
-        expires_on = token.expires_on
+    elif expires_on_field is not None:
+        expires_on = expires_on_field
         lifetime = max(0, expires_on - now)
     else:
         raise MalformedResponseError(
@@ -250,24 +227,24 @@ def parse_token_response(response: httpx.Response, *, requested_at: float) -> To
             status_code=response.status_code,
             url=url,
         )
-    if token.refresh_in is not None:
-        refresh_on: int | None = now + token.refresh_in
+    if refresh_in is not None:
+        refresh_on: int | None = now + refresh_in
     elif lifetime >= HALF_LIFE_THRESHOLD:
         refresh_on = now + lifetime // 2
     else:
         refresh_on = None
-    ext_expires_on = now + token.ext_expires_in if token.ext_expires_in is not None else None
-    scopes = tuple(token.scope.split()) if token.scope else None
-    home_account_id = decode_client_info(token.client_info) if token.client_info else None
+    ext_expires_on = now + ext_expires_in if ext_expires_in is not None else None
+    scopes = tuple(scope.split()) if scope else None
+    home_account_id = decode_client_info(client_info) if client_info else None
     return TokenResult(
-        access_token=token.access_token,
-        token_type=token.token_type or "Bearer",
+        access_token=access_token,
+        token_type=token_type or "Bearer",
         expires_on=expires_on,
         refresh_on=refresh_on,
         ext_expires_on=ext_expires_on,
         scopes=scopes,
-        refresh_token=token.refresh_token or None,
-        id_token=token.id_token or None,
+        refresh_token=refresh_token or None,
+        id_token=id_token or None,
         home_account_id=home_account_id,
-        foci=token.foci,
+        foci=foci,
     )

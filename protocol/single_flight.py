@@ -12,11 +12,13 @@ asyncio lock never blocks the loop.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 __all__ = ["KeyedLocks", "acquire_from_loop"]
 
@@ -29,9 +31,7 @@ class KeyedLocks(Generic[K]):
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._thread_locks: dict[K, threading.Lock] = {}
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[K, asyncio.Lock]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loop_locks: weakref.WeakKeyDictionary[Any, dict[K, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
     def thread_lock(self, key: K) -> threading.Lock:
         """The lock threads use for ``key``."""
@@ -43,6 +43,8 @@ class KeyedLocks(Generic[K]):
 
     def task_lock(self, key: K) -> asyncio.Lock:
         """The lock tasks of the running event loop use for ``key``."""
+        import asyncio  # a caller on an event loop has loaded asyncio already: this is a lookup
+
         loop = asyncio.get_running_loop()
         with self._guard:
             locks = self._loop_locks.get(loop)
@@ -60,6 +62,8 @@ async def acquire_from_loop(lock: threading.Lock) -> None:
     Uncontended, it is taken at once. Otherwise a worker thread waits for it; if the waiting task is
     cancelled, the lock is released as soon as the worker gets it, so it is never left held.
     """
+    import asyncio
+
     if lock.acquire(blocking=False):
         return
     waiter = asyncio.get_running_loop().run_in_executor(None, lock.acquire)

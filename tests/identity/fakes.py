@@ -124,6 +124,9 @@ class FakeEntra:
         self.requests: list[httpx.Request] = []
         self.unexpected: list[str] = []
         self.delay = 0.0
+        #: Called (and awaited, for the async handler) before answering: lets a test hold a request
+        #: until something else has happened, with no timing involved.
+        self.hold: Callable[[], Any] | None = None
         self.fallback: Callable[[httpx.Request], httpx.Response] | None = None
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -157,12 +160,16 @@ class FakeEntra:
         number, reply = self._record(request)
         if self.delay:
             time.sleep(self.delay)
+        if self.hold is not None:
+            self.hold()
         return self._answer(number, reply, request)
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
         number, reply = self._record(request)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await self.hold()
         return self._answer(number, reply, request)
 
     @property

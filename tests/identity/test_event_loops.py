@@ -347,13 +347,44 @@ def overlapping_threads(entra: FakeEntra, first: Callable[[], Any], second: Call
 
 
 async def overlapping(
-    api: Api, entra: FakeEntra, first: Callable[[], Any], second: Callable[[], Any]
+    api: Api, entra: FakeEntra, credential: Any, first: Callable[[], Any], second: Callable[[], Any]
 ) -> list[Any]:
-    """Start ``first``; once its request reached the authority (which holds it for 50 ms), start
-    ``second``, which then waits on the same key; return both outcomes (results or exceptions)."""
-    entra.delay = DELAY
+    """Start ``first``; hold its request at the authority until ``second`` has taken its place in
+    the single flight (its ticket: it now waits for ``first``'s outcome); return both outcomes.
+
+    Deterministic: the authority answers only once the second caller is queued."""
+    core = credential._core
+    original = core.ticket
     if api.mode == "sync":
+        queued = threading.Semaphore(0)
+
+        def ticket(plan: Any) -> int:
+            value = original(plan)
+            queued.release()
+            return value
+
+        def hold() -> None:
+            entra.hold = None  # only the first request waits
+            assert queued.acquire(timeout=TIMEOUT)  # the first caller's own ticket
+            assert queued.acquire(timeout=TIMEOUT), "the second caller never queued"
+
+        core.ticket = ticket
+        entra.hold = hold
         return overlapping_threads(entra, first, second)
+    tickets = asyncio.Queue[int]()
+
+    def async_ticket(plan: Any) -> int:
+        value = original(plan)
+        tickets.put_nowait(value)
+        return value
+
+    async def async_hold() -> None:
+        entra.hold = None
+        for _ in range(2):
+            await asyncio.wait_for(tickets.get(), timeout=TIMEOUT)
+
+    core.ticket = async_ticket
+    entra.hold = async_hold
     first_task = asyncio.ensure_future(first())
     await wait_until(lambda: entra.requests)
     second_task = asyncio.ensure_future(second())
@@ -369,6 +400,7 @@ async def test_a_claims_caller_waiting_behind_a_failed_attempt_sends_its_own_req
     plain, challenged = await overlapping(
         api,
         entra,
+        credential,
         lambda: credential.get_token(VAULT),
         lambda: credential.get_token(VAULT, claims=CLAIMS),
     )
@@ -388,7 +420,7 @@ async def test_plain_callers_waiting_behind_a_failed_attempt_share_its_failure(
     credential = api.credential()
 
     first, second = await overlapping(
-        api, entra, lambda: credential.get_token(VAULT), lambda: credential.get_token(VAULT)
+        api, entra, credential, lambda: credential.get_token(VAULT), lambda: credential.get_token(VAULT)
     )
 
     assert isinstance(first, ClientAuthenticationError)
@@ -405,6 +437,7 @@ async def test_a_failed_claims_attempt_is_not_shared_with_a_plain_waiter(api: Ap
     challenged, plain = await overlapping(
         api,
         entra,
+        credential,
         lambda: credential.get_token(VAULT, claims=CLAIMS),
         lambda: credential.get_token(VAULT),
     )

@@ -158,7 +158,7 @@ def test_device_code_repr_hides_the_device_code() -> None:
         ({**ENTRA_BODY, "expires_in": 0}, "expires_in"),
         ({**ENTRA_BODY, "expires_in": "soon"}, "expires_in"),
         ({**ENTRA_BODY, "interval": -1}, "interval"),
-        ({**ENTRA_BODY, "interval": "5.5"}, "interval"),
+        ({**ENTRA_BODY, "interval": "five"}, "interval"),
         ({k: v for k, v in ENTRA_BODY.items() if k != "verification_uri"}, "verification_uri"),
     ],
 )
