@@ -1,5 +1,6 @@
-"""``python -m conformance``: ``demo`` (every credential against the embedded mock authority) and
-``serve`` (the mock authority in the foreground, with the environment that points clients at it).
+"""``python -m conformance``: ``demo`` (every credential against the embedded mock authority),
+``serve`` (the mock authority in the foreground, with the environment that points clients at it) and
+``bench`` (identity and azure.identity side by side against the mock, one table of medians).
 """
 
 from __future__ import annotations
@@ -41,11 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve = commands.add_parser("serve", help="run the mock authority over HTTPS on 127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    from .bench.cli import add_arguments as add_bench_arguments
+
+    add_bench_arguments(
+        commands.add_parser(
+            "bench", help="benchmark identity against azure.identity on the mock authority (loopback only)"
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
 
         return run_demo()
+    if args.command == "bench":
+        from .bench.cli import run as run_bench
+
+        return run_bench(args)
     return _serve(args.port)
 
 

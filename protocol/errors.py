@@ -1,6 +1,6 @@
 """Errors raised by the protocol layer.
 
-Every failure the wire can produce is one of these; nothing from httpx, json or pydantic escapes
+Every failure the wire can produce is one of these; nothing from httpx or json escapes
 ``protocol``. Foreign exceptions are translated once, here (:func:`translate_transport_error`) and in
 the parsers, with ``raise ... from exc``.
 
