@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from .wire import new_request_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -154,7 +155,7 @@ def build_client_assertion(
         "aud": audience,
         "iss": client_id,
         "sub": client_id,
-        "jti": jti or str(uuid.uuid4()),
+        "jti": jti or new_request_id(),
         "nbf": issued,
         "iat": issued,
         "exp": issued + lifetime,

@@ -13,7 +13,6 @@ stops retrying at once: the caller gets the error now instead of a hang.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import time
 from collections.abc import Mapping
@@ -74,6 +73,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     try:
         seconds = float(raw)
     except ValueError:
+        import email.utils  # HTTP dates are rare in Retry-After (Entra sends seconds)
+
         try:
             when = email.utils.parsedate_to_datetime(raw)
             if when.tzinfo is None:

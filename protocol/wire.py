@@ -15,9 +15,9 @@ Token requests are ``POST`` with ``application/x-www-form-urlencoded`` bodies (R
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,11 +43,20 @@ USER_AGENT = f"entra-identity/{VERSION} Python/{platform.python_version()} ({sys
 MEMOIZE = "entra_identity.memoize"
 
 
+def new_request_id() -> str:
+    """A random (version 4) UUID, formatted like ``str(uuid.uuid4())`` without importing ``uuid``."""
+    value = bytearray(os.urandom(16))
+    value[6] = (value[6] & 0x0F) | 0x40  # version 4
+    value[8] = (value[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = value.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     headers = {
         "Accept": "application/json",
         "User-Agent": USER_AGENT,
-        "client-request-id": str(uuid.uuid4()),
+        "client-request-id": new_request_id(),
     }
     if extra:
         headers.update(extra)
