@@ -154,6 +154,7 @@ class TokenCore:
         self.locks: KeyedLocks[CacheKey] = KeyedLocks()
         #: The fast path: requests as written by callers -> tokens that are FRESH until a time.
         self.fast: dict[RequestKey, FastEntry] = {}
+        self._plans: dict[RequestKey, Plan] = {}
         self._fast_keys: dict[CacheKey, set[RequestKey]] = {}
         self._fast_lock = threading.Lock()  # orders fast-path writes against token replacement
         # Per key: how many acquisitions have finished, and the last one's failure (if it failed),
@@ -178,6 +179,11 @@ class TokenCore:
             ClientAuthenticationError: the tenant is not allowed.
         """
         scope_list = tuple(scopes)
+        request_key: RequestKey | None = None if claims else (scope_list, tenant_id, enable_cae)
+        if request_key is not None:
+            known = self._plans.get(request_key)  # a plan depends only on the request and the config
+            if known is not None:
+                return known
         if not scope_list:
             raise ValueError(f'"{method}" requires at least one scope')
         for scope in scope_list:
@@ -201,8 +207,10 @@ class TokenCore:
             account=self.account,
         )
         bypass = bool(claims and claims.strip())
-        request_key = None if claims else (scope_list, tenant_id, enable_cae)
-        return Plan(key, authority, scope_list, wire_claims, bypass_cache=bypass, request_key=request_key)
+        plan = Plan(key, authority, scope_list, wire_claims, bypass_cache=bypass, request_key=request_key)
+        if request_key is not None:
+            self._plans[request_key] = plan
+        return plan
 
     def cached(self, plan: Plan) -> tuple[AccessTokenEntry | None, Freshness]:
         """The cached entry for ``plan`` and its freshness (``EXPIRED`` when there is none)."""

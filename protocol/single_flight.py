@@ -32,6 +32,9 @@ class KeyedLocks(Generic[K]):
         self._guard = threading.Lock()
         self._thread_locks: dict[K, threading.Lock] = {}
         self._loop_locks: weakref.WeakKeyDictionary[Any, dict[K, asyncio.Lock]] = weakref.WeakKeyDictionary()
+        self._loop_events: weakref.WeakKeyDictionary[Any, dict[K, asyncio.Event]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def thread_lock(self, key: K) -> threading.Lock:
         """The lock threads use for ``key``."""
@@ -40,6 +43,10 @@ class KeyedLocks(Generic[K]):
             with self._guard:
                 lock = self._thread_locks.setdefault(key, threading.Lock())
         return lock
+
+    def task_event(self, key: K) -> asyncio.Event:
+        """Set whenever the holder of ``key``'s task lock finishes (all waiters wake at once)."""
+        return _loop_event(self, key)
 
     def task_lock(self, key: K) -> asyncio.Lock:
         """The lock tasks of the running event loop use for ``key``."""
@@ -72,3 +79,17 @@ async def acquire_from_loop(lock: threading.Lock) -> None:
     except asyncio.CancelledError:
         waiter.add_done_callback(lambda _: lock.release())
         raise
+
+
+def _loop_event(registry: KeyedLocks[Any], key: Any) -> asyncio.Event:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    with registry._guard:
+        events = registry._loop_events.get(loop)
+        if events is None:
+            events = registry._loop_events[loop] = {}
+        event = events.get(key)
+        if event is None:
+            event = events[key] = asyncio.Event()
+    return event

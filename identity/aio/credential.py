@@ -71,9 +71,18 @@ class AsyncCredential:
             return core.serve(plan, entry)
         lock = core.locks.task_lock(plan.key)
         ticket = core.ticket(plan)
-        if entry is not None and state is Freshness.STALE and lock.locked():
-            return core.info(entry)  # another task is already refreshing
+        if lock.locked():
+            if entry is not None and state is Freshness.STALE:
+                return core.info(entry)  # another task is already refreshing
+            # Wait for the acquisition in flight with every other waiter, and wake together: no
+            # queueing through the lock one task at a time (1,000 tasks would pay 1,000 handoffs).
+            await core.locks.task_event(plan.key).wait()
+            outcome = core.attempt(plan, ticket)  # its token, or its failure (raised)
+            if not isinstance(outcome, Attempt):
+                return outcome
         async with lock:
+            done = core.locks.task_event(plan.key)
+            done.clear()
             # Tasks of other event loops (other threads) share the key's thread lock.
             other_loops = core.locks.thread_lock(plan.key)
             if entry is not None and state is Freshness.STALE:
@@ -92,6 +101,7 @@ class AsyncCredential:
                 return attempt
             finally:
                 other_loops.release()
+                done.set()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its constructor arguments: new locks, HTTP client and (empty) token cache.
