@@ -9,6 +9,8 @@ import argparse
 import sys
 import threading
 
+from .bench.cli import add_arguments as add_bench_arguments
+
 
 def _serve(port: int) -> int:
     from .authority import DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT, MockAuthority
@@ -42,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve = commands.add_parser("serve", help="run the mock authority over HTTPS on 127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
-    from .bench.cli import add_arguments as add_bench_arguments
-
     add_bench_arguments(
         commands.add_parser(
             "bench", help="benchmark identity against azure.identity on the mock authority (loopback only)"
