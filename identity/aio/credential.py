@@ -77,6 +77,10 @@ class AsyncCredential:
             # Wait for the acquisition in flight with every other waiter, and wake together: no
             # queueing through the lock one task at a time (1,000 tasks would pay 1,000 handoffs).
             await core.locks.task_event(plan.key).wait()
+            if plan.request_key is not None:  # usually the new token is on the fast path already
+                hit = core.fast.get(plan.request_key)
+                if hit is not None and core.clock() < hit.until:
+                    return hit.info
             outcome = core.attempt(plan, ticket)  # its token, or its failure (raised)
             if not isinstance(outcome, Attempt):
                 return outcome
