@@ -181,7 +181,10 @@ class TokenCore:
         scope_list = tuple(scopes)
         request_key: RequestKey | None = None if claims else (scope_list, tenant_id, enable_cae)
         if request_key is not None:
-            known = self._plans.get(request_key)  # a plan depends only on the request and the config
+            try:
+                known = self._plans.get(request_key)  # a plan depends only on the request and the config
+            except TypeError:  # an unhashable "scope": validation below says what is wrong
+                request_key, known = None, None
             if known is not None:
                 return known
         if not scope_list:
@@ -281,6 +284,17 @@ class TokenCore:
             self.cache.put(plan.key, entry)
             for request_key in self._fast_keys.pop(plan.key, ()):
                 self.fast.pop(request_key, None)
+
+    def fast_hit(self, scopes: tuple[str, ...], tenant_id: str | None, enable_cae: bool) -> FastEntry | None:
+        """The fast path: a FRESH token for exactly this request, or ``None`` (then take the slow
+        path, which also reports invalid arguments)."""
+        try:
+            hit = self.fast.get((scopes, tenant_id, enable_cae))
+        except TypeError:  # an unhashable "scope": the slow path says what is wrong
+            return None
+        if hit is not None and self.clock() < hit.until:
+            return hit
+        return None
 
     @staticmethod
     def info(entry: AccessTokenEntry) -> AccessTokenInfo:

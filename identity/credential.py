@@ -49,8 +49,8 @@ class SyncCredential:
             ClientAuthenticationError: authentication failed.
         """
         if not claims:  # the fast path: a FRESH token for exactly this request, one dict probe
-            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
-            if hit is not None and self._core.clock() < hit.until:
+            hit = self._core.fast_hit(scopes, tenant_id, enable_cae)
+            if hit is not None:
                 return hit.token
         info = self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
@@ -64,8 +64,8 @@ class SyncCredential:
         """
         claims, tenant_id, enable_cae = TokenCore.options(options)
         if not claims:  # the fast path, as in get_token
-            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
-            if hit is not None and self._core.clock() < hit.until:
+            hit = self._core.fast_hit(scopes, tenant_id, enable_cae)
+            if hit is not None:
                 return hit.info
         return self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 

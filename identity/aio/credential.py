@@ -39,8 +39,8 @@ class AsyncCredential:
     ) -> AccessToken:
         """Request an access token for ``scopes`` (see the sync twin for the arguments)."""
         if not claims:  # the fast path: a FRESH token for exactly this request, one dict probe
-            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
-            if hit is not None and self._core.clock() < hit.until:
+            hit = self._core.fast_hit(scopes, tenant_id, enable_cae)
+            if hit is not None:
                 return hit.token
         info = await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token")
         return AccessToken(info.token, info.expires_on)
@@ -51,8 +51,8 @@ class AsyncCredential:
         """Request an access token for ``scopes``, with its type and refresh time."""
         claims, tenant_id, enable_cae = TokenCore.options(options)
         if not claims:  # the fast path, as in get_token
-            hit = self._core.fast.get((scopes, tenant_id, enable_cae))
-            if hit is not None and self._core.clock() < hit.until:
+            hit = self._core.fast_hit(scopes, tenant_id, enable_cae)
+            if hit is not None:
                 return hit.info
         return await self._token_info(scopes, claims, tenant_id, enable_cae, "get_token_info")
 
@@ -77,10 +77,9 @@ class AsyncCredential:
             # Wait for the acquisition in flight with every other waiter, and wake together: no
             # queueing through the lock one task at a time (1,000 tasks would pay 1,000 handoffs).
             await core.locks.task_event(plan.key).wait()
-            if plan.request_key is not None:  # usually the new token is on the fast path already
-                hit = core.fast.get(plan.request_key)
-                if hit is not None and core.clock() < hit.until:
-                    return hit.info
+            hit = core.fast_hit(scopes, tenant_id, enable_cae) if not claims else None
+            if hit is not None:  # usually the new token is on the fast path already
+                return hit.info
             outcome = core.attempt(plan, ticket)  # its token, or its failure (raised)
             if not isinstance(outcome, Attempt):
                 return outcome

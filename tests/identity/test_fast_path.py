@@ -133,3 +133,14 @@ def test_fast_path_from_many_loops() -> None:
 
     assert asyncio.run(twice()) == asyncio.run(twice()) == ("token-1", "token-1")
     assert len(seen) == 1
+
+
+async def test_a_list_passed_as_a_scope_is_a_value_error(mode: str) -> None:
+    transport, seen = _issuer()
+    credential = _make(mode, transport, Clock())
+    for method in (credential.get_token, credential.get_token_info):
+        with pytest.raises(
+            ValueError, match=r"Each scope must be a non-empty string, got \['https://x/.default'\]"
+        ):
+            await _call(mode, method, ["https://x/.default"])
+    assert seen == []
