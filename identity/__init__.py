@@ -16,21 +16,27 @@ __all__ = [
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
     "CertificateCredential",
+    "ChainedTokenCredential",
     "ClientAssertionCredential",
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialUnavailableError",
+    "EnvironmentCredential",
     "EnvironmentVariables",
     "KnownAuthorities",
     "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
+    "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "ChainedTokenCredential": "identity.chained",
+    "EnvironmentCredential": "identity.environment",
+    "WorkloadIdentityCredential": "identity.workload_identity",
     "AccessToken": "identity.tokens",
     "AccessTokenInfo": "identity.tokens",
     "TokenRequestOptions": "identity.tokens",
@@ -53,13 +59,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .auth_record import AuthenticationRecord
     from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential
+    from .chained import ChainedTokenCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
     from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
+    from .environment import EnvironmentCredential
     from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError
     from .on_behalf_of import OnBehalfOfCredential
     from .persistence_options import TokenCachePersistenceOptions
     from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+    from .workload_identity import WorkloadIdentityCredential
 
 
 def __getattr__(name: str) -> Any:

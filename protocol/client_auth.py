@@ -8,6 +8,8 @@ fields to add (RFC 6749 section 2.3, RFC 7521/7523 for assertions):
 * :class:`CertificateAssertion`: a JWT signed with the client certificate;
 * :class:`AssertionCallable`: a JWT from a callable (federated identity: Kubernetes, GitHub
   Actions, another cloud); called for every request because such tokens rotate;
+* :class:`TokenFileAssertion`: a federated token re-read from a file for every request (workload
+  identity);
 * :class:`PublicClient`: nothing (public clients such as device code or browser sign-in).
 
 No strategy's ``repr`` shows its secret.
@@ -15,8 +17,14 @@ No strategy's ``repr`` shows its secret.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Protocol
 
 from .certificate import ASSERTION_LIFETIME, Algorithm, ClientCertificate, build_client_assertion
@@ -30,6 +38,7 @@ __all__ = [
     "ClientSecret",
     "PUBLIC_CLIENT",
     "PublicClient",
+    "TokenFileAssertion",
 ]
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -117,3 +126,54 @@ class PublicClient:
 
 #: The shared no-authentication strategy.
 PUBLIC_CLIENT = PublicClient()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFileAssertion:
+    """A federated token read from a file for every request (Kubernetes rotates projected tokens).
+
+    The file is read fresh each time; a token whose ``exp`` claim has passed is refused before it is
+    sent, with an error that says when it expired (the token itself is never quoted).
+    """
+
+    path: str
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    def form_fields(self, *, client_id: str, audience: str, now: float) -> dict[str, str]:
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                assertion = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ClientAssertionError(
+                f"Could not read the federated token file {self.path!r}: {reason}. Check "
+                "AZURE_FEDERATED_TOKEN_FILE (or token_file_path) and the volume that projects the token."
+            ) from exc
+        if not assertion:
+            raise ClientAssertionError(f"The federated token file {self.path!r} is empty.")
+        expires = _expiry(assertion)
+        current = self.clock()
+        if expires is not None and expires <= current:
+            moment = datetime.fromtimestamp(expires, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise ClientAssertionError(
+                f"The federated token in {self.path!r} expired at {moment} ({int(current - expires)} s "
+                "ago). The token projection should have replaced it: check the workload's service "
+                "account token volume."
+            )
+        return {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
+
+
+def _expiry(assertion: str) -> float | None:
+    """The ``exp`` claim of a JWT, read without verifying it (Entra verifies); ``None`` if absent."""
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+        return None
+    return float(exp)

@@ -10,13 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "CertificateCredential",
+    "ChainedTokenCredential",
     "ClientAssertionCredential",
     "ClientSecretCredential",
+    "EnvironmentCredential",
     "OnBehalfOfCredential",
+    "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
 _LAZY: dict[str, str] = {
+    "ChainedTokenCredential": "identity.aio.chained",
+    "EnvironmentCredential": "identity.aio.environment",
+    "WorkloadIdentityCredential": "identity.aio.workload_identity",
     "CertificateCredential": "identity.aio.certificate",
     "ClientAssertionCredential": "identity.aio.client_assertion",
     "ClientSecretCredential": "identity.aio.client_secret",
@@ -27,9 +33,12 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:  # pragma: no cover
     from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential
+    from .chained import ChainedTokenCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
+    from .environment import EnvironmentCredential
     from .on_behalf_of import OnBehalfOfCredential
+    from .workload_identity import WorkloadIdentityCredential
 
 
 def __getattr__(name: str) -> Any:

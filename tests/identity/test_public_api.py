@@ -26,22 +26,28 @@ IDENTITY_ALL = [
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
     "CertificateCredential",
+    "ChainedTokenCredential",
     "ClientAssertionCredential",
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialUnavailableError",
+    "EnvironmentCredential",
     "EnvironmentVariables",
     "KnownAuthorities",
     "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
+    "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 IDENTITY_AIO_ALL = [
     "CertificateCredential",
+    "ChainedTokenCredential",
     "ClientAssertionCredential",
     "ClientSecretCredential",
+    "EnvironmentCredential",
     "OnBehalfOfCredential",
+    "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
