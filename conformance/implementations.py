@@ -139,6 +139,17 @@ def _identity(mode: str) -> Implementation:
             **kw,
         )
 
+    def workload_identity(
+        target: Target, tenant_id: str, client_id: str, token_file_path: str, **kw: Any
+    ) -> Any:
+        return load("WorkloadIdentityCredential")(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            token_file_path=token_file_path,
+            **_identity_options(target, mode),
+            **kw,
+        )
+
     return Implementation(
         name=f"identity[{mode}]",
         library="identity",
@@ -148,6 +159,7 @@ def _identity(mode: str) -> Implementation:
             "certificate": certificate,
             "assertion": assertion,
             "on_behalf_of": on_behalf_of,
+            "workload_identity": workload_identity,
         },
         skips={
             "refresh_after_code_redemption": "identity's AuthorizationCodeCredential arrives with the user "
@@ -211,6 +223,17 @@ def _azure(mode: str) -> Implementation:
             **discovery_off(kw),
         )
 
+    def workload_identity(
+        target: Target, tenant_id: str, client_id: str, token_file_path: str, **kw: Any
+    ) -> Any:
+        return load("WorkloadIdentityCredential")(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            token_file_path=token_file_path,
+            **_azure_options(target),
+            **kw,
+        )
+
     skips: dict[str, str] = {}
     if mode == "async":
         skips["token_response_without_access_token"] = (
@@ -231,6 +254,7 @@ def _azure(mode: str) -> Implementation:
             "assertion": assertion,
             "authorization_code": authorization_code,
             "on_behalf_of": on_behalf_of,
+            "workload_identity": workload_identity,
         },
         skips=skips,
     )

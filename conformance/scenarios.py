@@ -531,3 +531,34 @@ async def _on_behalf_of(ctx: ScenarioContext) -> None:
     assert (issued_alice.user, issued_bob.user) == (DEFAULT_USERNAME, bob_name)
     await ctx.impl.close(for_alice)
     await ctx.impl.close(for_bob)
+
+
+# --- workload identity -----------------------------------------------------------------------
+
+
+@scenario("workload_identity_token_file", needs="workload_identity")
+async def _workload_identity(ctx: ScenarioContext) -> None:
+    """The federated token in the projected file is the client assertion of the token request."""
+    import os
+    import tempfile
+
+    from .authority import ExternalIssuer
+
+    issuer = ExternalIssuer("https://oidc.cluster.example.test/")
+    client_id = str(uuid.uuid4())
+    ctx.authority.add_application(DEFAULT_TENANT, client_id)
+    ctx.authority.add_federated_credential(DEFAULT_TENANT, client_id, issuer, "system:serviceaccount:ns:app")
+    projected = issuer.mint("system:serviceaccount:ns:app")
+    handle, path = tempfile.mkstemp(prefix="federated-token-")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(projected)
+        credential = ctx.impl.credential("workload_identity", ctx.target, DEFAULT_TENANT, client_id, path)
+        token = await ctx.impl.get_token(credential, SCOPE)
+        issued = ctx.authority.describe_token(token.token)
+        assert issued is not None
+        assert issued.client_id == client_id
+        assert ctx.token_requests()[-1].form["client_assertion"] == projected
+        await ctx.impl.close(credential)
+    finally:
+        os.unlink(path)

@@ -38,6 +38,7 @@ def workload_identity_core(
     token_file_path: str | None,
     enable_azure_proxy: bool,
     authority: str | None,
+    disable_instance_discovery: bool,
     additionally_allowed_tenants: list[str] | None,
     retry_policy: RetryPolicy | None,
 ) -> TokenCore:
@@ -69,7 +70,7 @@ def workload_identity_core(
         client_id,
         TokenFileAssertion(token_file_path),
         authority=authority,
-        disable_instance_discovery=False,
+        disable_instance_discovery=disable_instance_discovery,
         additionally_allowed_tenants=additionally_allowed_tenants,
         retry_policy=retry_policy,
     )
@@ -84,8 +85,9 @@ class WorkloadIdentityCredential(SyncCredential):
         token_file_path: the projected token file (default ``AZURE_FEDERATED_TOKEN_FILE``).
         enable_azure_proxy: AKS identity-binding mode; refused while ``AZURE_KUBERNETES_TOKEN_PROXY``
             is set (not supported yet), ignored otherwise.
-        authority, additionally_allowed_tenants, cache_persistence_options, transport, http_client,
-        retry_policy: as :class:`identity.ClientSecretCredential`.
+        authority, disable_instance_discovery, additionally_allowed_tenants,
+        cache_persistence_options, transport, http_client, retry_policy: as
+        :class:`identity.ClientSecretCredential`.
 
     Raises:
         ValueError: tenant, client or token file unknown.
@@ -99,6 +101,7 @@ class WorkloadIdentityCredential(SyncCredential):
         token_file_path: str | None = None,
         enable_azure_proxy: bool = False,
         authority: str | None = None,
+        disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
         cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -114,6 +117,7 @@ class WorkloadIdentityCredential(SyncCredential):
             token_file_path=token_file_path,
             enable_azure_proxy=enable_azure_proxy,
             authority=authority,
+            disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )

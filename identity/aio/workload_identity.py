@@ -31,6 +31,7 @@ class WorkloadIdentityCredential(AsyncCredential):
         token_file_path: str | None = None,
         enable_azure_proxy: bool = False,
         authority: str | None = None,
+        disable_instance_discovery: bool = False,
         additionally_allowed_tenants: list[str] | None = None,
         cache_persistence_options: TokenCachePersistenceOptions | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -46,6 +47,7 @@ class WorkloadIdentityCredential(AsyncCredential):
             token_file_path=token_file_path,
             enable_azure_proxy=enable_azure_proxy,
             authority=authority,
+            disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
