@@ -26,7 +26,12 @@ from .constants import EnvironmentVariables as Env
 from .errors import CredentialUnavailableError
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-__all__ = ["EnvironmentCredential", "EnvironmentSelection", "select_from_environment"]
+__all__ = [
+    "EnvironmentCredential",
+    "EnvironmentSelection",
+    "credential_from_environment",
+    "select_from_environment",
+]
 
 _LOGGER = logging.getLogger("identity")
 _Self = TypeVar("_Self", bound="EnvironmentCredential")
@@ -102,6 +107,16 @@ def select_from_environment(environ: Mapping[str, str]) -> EnvironmentSelection:
     )
 
 
+def credential_from_environment(classes: Mapping[str, Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+    """The credential the environment configures, built from ``classes`` (the sync or the async
+    ones) with ``kwargs``; or ``None`` and the reason there is none."""
+    selection = select_from_environment(os.environ)
+    if selection.credential is None:
+        return None, selection.unavailable
+    _LOGGER.info("Environment is configured for %s", selection.credential)
+    return classes[selection.credential](**selection.arguments, **kwargs), ""
+
+
 class EnvironmentCredential:
     """A credential configured by environment variables (see the module docstring).
 
@@ -113,16 +128,11 @@ class EnvironmentCredential:
         from .certificate import CertificateCredential
         from .client_secret import ClientSecretCredential
 
-        selection = select_from_environment(os.environ)
-        self._unavailable = selection.unavailable
-        self._credential: Any = None
         classes = {
             "ClientSecretCredential": ClientSecretCredential,
             "CertificateCredential": CertificateCredential,
         }
-        if selection.credential is not None:
-            self._credential = classes[selection.credential](**selection.arguments, **kwargs)
-            _LOGGER.info("Environment is configured for %s", selection.credential)
+        self._credential, self._unavailable = credential_from_environment(classes, kwargs)
 
     def _inner(self) -> Any:
         if self._credential is None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..environment import select_from_environment
+from ..environment import credential_from_environment
 from ..errors import CredentialUnavailableError
 from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = ["EnvironmentCredential"]
 
-_LOGGER = logging.getLogger("identity")
 _Self = TypeVar("_Self", bound="EnvironmentCredential")
 
 
@@ -25,16 +22,11 @@ class EnvironmentCredential:
         from .certificate import CertificateCredential
         from .client_secret import ClientSecretCredential
 
-        selection = select_from_environment(os.environ)
-        self._unavailable = selection.unavailable
-        self._credential: Any = None
         classes = {
             "ClientSecretCredential": ClientSecretCredential,
             "CertificateCredential": CertificateCredential,
         }
-        if selection.credential is not None:
-            self._credential = classes[selection.credential](**selection.arguments, **kwargs)
-            _LOGGER.info("Environment is configured for %s", selection.credential)
+        self._credential, self._unavailable = credential_from_environment(classes, kwargs)
 
     def _inner(self) -> Any:
         if self._credential is None:
