@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, fresh_until, freshness
 from protocol.authority import Authority, validate_tenant_id
@@ -30,12 +30,21 @@ from protocol.single_flight import KeyedLocks
 from .errors import ClientAuthenticationError, authentication_failed
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-__all__ = ["AcquireFlow", "Attempt", "Plan", "TokenCore", "resolve_tenant"]
+__all__ = ["AcquireFlow", "Attempt", "Plan", "TokenCore", "check_scopes", "resolve_tenant"]
 
 _LOGGER = logging.getLogger("identity")
 
 #: Builds the flow that acquires a token: (authority for the resolved tenant, scopes, claims to send).
 AcquireFlow = Callable[[Authority, Sequence[str], "str | None"], Flow[TokenResult]]
+
+
+def check_scopes(scopes: tuple[str, ...], method: str) -> None:
+    """``ValueError`` unless ``scopes`` holds at least one non-empty string."""
+    if not scopes:
+        raise ValueError(f'"{method}" requires at least one scope')
+    for scope in scopes:
+        if not isinstance(scope, str) or not scope.strip():
+            raise ValueError(f"Each scope must be a non-empty string, got {scope!r}.")
 
 
 def resolve_tenant(
@@ -187,11 +196,17 @@ class TokenCore:
                 request_key, known = None, None
             if known is not None:
                 return known
-        if not scope_list:
-            raise ValueError(f'"{method}" requires at least one scope')
-        for scope in scope_list:
-            if not isinstance(scope, str) or not scope.strip():
-                raise ValueError(f"Each scope must be a non-empty string, got {scope!r}.")
+        check_scopes(scope_list, method)
+        plan = self.new_plan(scope_list, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae)
+        plan = replace(plan, request_key=request_key)
+        if request_key is not None:
+            self._plans[request_key] = plan
+        return plan
+
+    def new_plan(
+        self, scope_list: tuple[str, ...], *, claims: str | None, tenant_id: str | None, enable_cae: bool
+    ) -> Plan:
+        """Decide where a validated request goes (subclasses for other token sources override it)."""
         tenant = resolve_tenant(
             self.authority.tenant,
             tenant_id,
@@ -210,10 +225,7 @@ class TokenCore:
             account=self.account,
         )
         bypass = bool(claims and claims.strip())
-        plan = Plan(key, authority, scope_list, wire_claims, bypass_cache=bypass, request_key=request_key)
-        if request_key is not None:
-            self._plans[request_key] = plan
-        return plan
+        return Plan(key, authority, scope_list, wire_claims, bypass_cache=bypass)
 
     def cached(self, plan: Plan) -> tuple[AccessTokenEntry | None, Freshness]:
         """The cached entry for ``plan`` and its freshness (``EXPIRED`` when there is none)."""

@@ -4,7 +4,8 @@
 :class:`httpx.AsyncClient`. Both do the same three things: send a yielded request (through the
 process-wide discovery memo when the request asks for it), translate httpx failures into
 :class:`~protocol.errors.TransportError` thrown into the flow, and sleep when the flow yields
-:class:`~protocol.flows.Sleep`.
+:class:`~protocol.flows.Sleep`. They also run the local processes developer-tool flows yield
+(:class:`~protocol.process.RunProcess`).
 
 The default client is created on first use (an httpx client builds a TLS context, which costs
 tens of milliseconds) with ``trust_env=True``, so ``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``
@@ -24,6 +25,7 @@ import httpx
 from .errors import TransportError, translate_transport_error
 from .flows import Flow, Sleep
 from .memo import DISCOVERY_MEMO, ResponseMemo
+from .process import ProcessError, RunProcess, run_process, run_process_async
 from .wire import MEMOIZE
 
 if TYPE_CHECKING:  # pragma: no cover - the sync path never loads asyncio
@@ -112,6 +114,14 @@ class SyncDriver:
                     self._sleep(step.seconds)
                     step = flow.send(None)
                     continue
+                if isinstance(step, RunProcess):
+                    try:
+                        outcome = run_process(step)
+                    except ProcessError as exc:
+                        step = flow.throw(exc)
+                    else:
+                        step = flow.send(outcome)
+                    continue
                 try:
                     response = self.send(step)
                 except TransportError as exc:
@@ -191,6 +201,14 @@ class AsyncDriver:
                 if isinstance(step, Sleep):
                     await self._sleep(step.seconds)
                     step = flow.send(None)
+                    continue
+                if isinstance(step, RunProcess):
+                    try:
+                        outcome = await run_process_async(step)
+                    except ProcessError as exc:
+                        step = flow.throw(exc)
+                    else:
+                        step = flow.send(outcome)
                     continue
                 try:
                     response = await self.send(step)

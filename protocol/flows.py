@@ -5,7 +5,10 @@ A flow is a generator that yields what it needs done and receives the outcome:
 * it yields an :class:`httpx.Request` and receives the :class:`httpx.Response` (body read); when no
   response could be had, the driver throws :class:`~protocol.errors.TransportError` into the flow
   at that ``yield``;
-* it yields :class:`Sleep` and receives ``None`` once the time has passed.
+* it yields :class:`Sleep` and receives ``None`` once the time has passed;
+* it yields :class:`~protocol.process.RunProcess` and receives a
+  :class:`~protocol.process.ProcessResult` (developer-tool credentials); when the process cannot
+  run or times out the driver throws :class:`~protocol.process.ProcessError` into the flow.
 
 It ``return``\\ s its typed result. The drivers (:mod:`protocol.drivers`) are the only code that
 performs I/O or sleeps, so every protocol decision (retries, polling, discovery then token) is
@@ -24,6 +27,7 @@ from typing import TypeVar
 import httpx
 
 from .errors import TransportError
+from .process import ProcessResult, RunProcess
 from .retry import RETRYABLE_STATUS, RetryPolicy, next_retry_delay, parse_retry_after
 
 __all__ = ["Clock", "Exchange", "Flow", "Sleep", "Step", "exchange", "run_sync_flow"]
@@ -40,8 +44,8 @@ class Sleep:
     seconds: float
 
 
-Step = httpx.Request | Sleep
-Flow = Generator[Step, "httpx.Response | None", T]
+Step = httpx.Request | Sleep | RunProcess
+Flow = Generator[Step, "httpx.Response | ProcessResult | None", T]
 Clock = Callable[[], float]
 
 
@@ -95,7 +99,7 @@ def exchange(
                 raise
             reason = "no response"
         else:
-            if response is None:  # pragma: no cover - a driver bug, not a runtime condition
+            if not isinstance(response, httpx.Response):  # pragma: no cover - a driver bug
                 raise RuntimeError("the driver resumed a request step without a response")
             if response.status_code not in RETRYABLE_STATUS:
                 return Exchange(response, sent_at, retries + 1)
@@ -134,6 +138,8 @@ def run_sync_flow(flow: Flow[T], send: Callable[[httpx.Request], httpx.Response]
             if isinstance(step, Sleep):
                 step = flow.send(None)
                 continue
+            if isinstance(step, RunProcess):
+                raise TypeError("run_sync_flow does not run processes; use a driver")
             try:
                 response = send(step)
             except TransportError as exc:

@@ -1,0 +1,108 @@
+"""Local processes as flow steps: how developer-tool credentials (Azure CLI, Azure Developer CLI,
+Azure PowerShell) ask a driver to run a tool.
+
+A flow yields :class:`RunProcess` and receives a :class:`ProcessResult`; when the process cannot be
+started or does not finish within ``timeout`` seconds the driver throws :class:`ProcessError` into
+the flow at that ``yield`` (the child is killed first). The drivers (:mod:`protocol.drivers`) are
+the only code that spawns: sync with :mod:`subprocess`, async with
+``asyncio.create_subprocess_exec``. Never through a shell: ``argv[0]`` is an absolute path resolved
+by the caller and every argument is passed as one argv entry.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ProtocolError
+
+__all__ = ["ProcessError", "ProcessResult", "RunProcess", "run_process", "run_process_async"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunProcess:
+    """Run ``argv`` in ``cwd`` with ``env`` (the whole environment), stdin closed, for at most
+    ``timeout`` seconds; stdout and stderr are captured as UTF-8 text."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    timeout: float
+    env: Mapping[str, str] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    """What a finished process left: its exit code and its output."""
+
+    returncode: int
+    stdout: str = field(repr=False)
+    stderr: str = field(repr=False)
+
+
+class ProcessError(ProtocolError):
+    """The process could not be started, or was killed after its timeout.
+
+    Attributes:
+        timed_out: the process ran past its timeout (it was killed).
+    """
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+def _decode(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _timed_out(step: RunProcess) -> ProcessError:
+    return ProcessError(f"{step.argv[0]} did not finish within {step.timeout:g} s", timed_out=True)
+
+
+def run_process(step: RunProcess) -> ProcessResult:
+    """Run ``step`` synchronously (the sync driver's implementation)."""
+    try:
+        completed = subprocess.run(  # noqa: S603 - argv list, no shell, executable resolved by the caller
+            list(step.argv),
+            cwd=step.cwd,
+            env=None if step.env is None else dict(step.env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=step.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:  # subprocess.run kills the child before raising
+        raise _timed_out(step) from exc
+    except OSError as exc:
+        raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
+    return ProcessResult(completed.returncode, _decode(completed.stdout), _decode(completed.stderr))
+
+
+async def run_process_async(step: RunProcess) -> ProcessResult:
+    """Run ``step`` without blocking the event loop (the async driver's implementation)."""
+    import asyncio
+
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *step.argv,
+            cwd=step.cwd,
+            env=None if step.env is None else dict(step.env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), step.timeout)
+    except asyncio.TimeoutError as exc:
+        process.kill()
+        await process.wait()
+        raise _timed_out(step) from exc
+    except BaseException:  # cancelled: do not leave the child running
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    return ProcessResult(process.returncode or 0, _decode(stdout), _decode(stderr))
