@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, fresh_until, freshness
 from protocol.authority import Authority, validate_tenant_id
 from protocol.claims import CAE_CAPABILITY, merge_claims
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, SourceUnavailableError
 from protocol.flows import Flow
 from protocol.responses import TokenResult
 from protocol.single_flight import KeyedLocks
@@ -367,5 +367,6 @@ class Attempt:
             )
             return core.info(self.stale)
         error = authentication_failed(core.credential, exc)
-        _LOGGER.warning("%s", error.message)
+        unavailable = isinstance(exc, SourceUnavailableError)
+        _LOGGER.log(logging.INFO if unavailable else logging.WARNING, "%s", error.message)
         raise error from exc

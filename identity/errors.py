@@ -22,6 +22,7 @@ from protocol.errors import (
     InteractionRequiredError,
     OAuthError,
     ProtocolError,
+    SourceUnavailableError,
     ThrottledError,
 )
 
@@ -136,5 +137,8 @@ def describe(exc: ProtocolError) -> str:
 
 
 def authentication_failed(credential: str, exc: ProtocolError) -> ClientAuthenticationError:
-    """The public error for a protocol failure of ``credential`` (a class name)."""
+    """The public error for a protocol failure of ``credential`` (a class name): a
+    :class:`~protocol.errors.SourceUnavailableError` becomes :class:`CredentialUnavailableError`."""
+    if isinstance(exc, SourceUnavailableError):
+        return CredentialUnavailableError(message=exc.message)
     return ClientAuthenticationError(message=f"{credential}: authentication failed. {describe(exc)}")

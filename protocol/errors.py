@@ -12,6 +12,9 @@ the parsers, with ``raise ... from exc``.
     │                               (not JSON, an HTML page from a proxy, missing ``access_token``,
     │                               wrong types); carries ``status_code``
     ├── ClientAssertionError        the client assertion callable failed or returned no assertion
+    ├── SourceUnavailableError      the token source is not there (no managed identity endpoint
+    │                               answered, a developer tool is missing or not signed in): a
+    │                               credential chain may try its next member
     ├── ServiceError                HTTP error status (5xx, or 4xx) without an OAuth error body;
     │                               carries ``status_code`` and ``retryable``
     └── OAuthError                  the authority answered with an OAuth 2.0 error body
@@ -41,6 +44,7 @@ __all__ = [
     "OAuthError",
     "ProtocolError",
     "ServiceError",
+    "SourceUnavailableError",
     "ThrottledError",
     "TransportError",
     "translate_transport_error",
@@ -77,6 +81,13 @@ class MalformedResponseError(ProtocolError):
 
 class ClientAssertionError(ProtocolError):
     """The callable that supplies a client assertion raised, or returned something unusable."""
+
+
+class SourceUnavailableError(ProtocolError):
+    """The token source is not present or not usable here; ``message`` says why and what to do.
+
+    Credentials surface it as ``CredentialUnavailableError`` (a chain moves on to its next member).
+    """
 
 
 class ServiceError(ProtocolError):
