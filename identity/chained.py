@@ -12,6 +12,7 @@ only call members (the same pattern as :mod:`protocol.flows`):
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Generator
 from types import TracebackType
@@ -21,6 +22,7 @@ from .errors import ClientAuthenticationError, CredentialUnavailableError
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = [
+    "WITHIN_CHAIN",
     "ChainedTokenCredential",
     "as_access_token",
     "as_info",
@@ -34,6 +36,10 @@ _LOGGER = logging.getLogger("identity")
 _Self = TypeVar("_Self", bound="ChainedTokenCredential")
 
 TROUBLESHOOT = "https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot"
+
+#: True while a chain asks its members (sync and async alike: a task's context is its own). A
+#: managed identity credential then probes IMDS briefly before relying on it.
+WITHIN_CHAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("within_credential_chain", default=False)
 
 
 def chain_flow(chain: str, credentials: tuple[Any, ...]) -> Generator[Any, Any, Any]:
@@ -118,16 +124,20 @@ class ChainedTokenCredential:
     def _walk(self, call: Any) -> Any:
         flow = chain_flow(type(self).__name__, self.credentials)
         member = next(flow)
-        while True:
-            try:
-                outcome = call(member)
-            except Exception as exc:
-                member = flow.throw(exc)
-                continue
-            try:
-                member = flow.send(outcome)
-            except StopIteration as stop:
-                return stop.value
+        marker = WITHIN_CHAIN.set(True)
+        try:
+            while True:
+                try:
+                    outcome = call(member)
+                except Exception as exc:
+                    member = flow.throw(exc)
+                    continue
+                try:
+                    member = flow.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+        finally:
+            WITHIN_CHAIN.reset(marker)
 
     def get_token(
         self,

@@ -160,6 +160,8 @@ def translate_transport_error(exc: httpx.RequestError, request: httpx.Request) -
         kind = "the connection was closed without a complete response"
     else:
         kind = "the request failed"
+    if getattr(exc, "explains", False):  # our own transports' failures say what happened
+        return TransportError(f"{request.method} {url}: {exc}", url=str(url))
     message = (
         f"{request.method} {url}: {kind} ({type(exc).__name__}). "
         "Check network connectivity, proxy settings (HTTPS_PROXY, NO_PROXY) and the authority host."

@@ -28,7 +28,7 @@ import httpx
 
 from .errors import TransportError
 from .process import ProcessResult, RunProcess
-from .retry import RETRYABLE_STATUS, RetryPolicy, next_retry_delay, parse_retry_after
+from .retry import RetryPolicy, next_retry_delay, parse_retry_after
 
 __all__ = ["Clock", "Exchange", "Flow", "Sleep", "Step", "exchange", "run_sync_flow"]
 
@@ -101,7 +101,7 @@ def exchange(
         else:
             if not isinstance(response, httpx.Response):  # pragma: no cover - a driver bug
                 raise RuntimeError("the driver resumed a request step without a response")
-            if response.status_code not in RETRYABLE_STATUS:
+            if response.status_code not in policy.retry_statuses:
                 return Exchange(response, sent_at, retries + 1)
             delay = next_retry_delay(
                 policy,

@@ -36,6 +36,9 @@ class RetryPolicy:
         retry_after_max: the longest server-requested wait honoured; longer means "give up now".
         deadline: overall budget from the first attempt; no retry starts after it.
         jitter: fraction of spread applied to computed backoff (0.2 = +/- 20 %).
+        retry_statuses: the HTTP statuses that are retried.
+        status_backoff: ``(status, factor)`` pairs: responses with ``status`` back off with
+            ``factor`` instead of ``backoff_factor`` (IMDS asks for longer waits on 410).
     """
 
     max_retries: int = 3
@@ -44,10 +47,21 @@ class RetryPolicy:
     retry_after_max: float = 60.0
     deadline: float = 120.0
     jitter: float = 0.2
+    retry_statuses: frozenset[int] = RETRYABLE_STATUS
+    status_backoff: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.backoff_factor < 0 or self.deadline < 0:
             raise ValueError("RetryPolicy values must not be negative")
+        if any(factor < 0 for _, factor in self.status_backoff):
+            raise ValueError("RetryPolicy values must not be negative")
+
+    def factor_for(self, status: int | None) -> float:
+        """The backoff factor for a response with ``status`` (``None``: no response)."""
+        for code, factor in self.status_backoff:
+            if code == status:
+                return factor
+        return self.backoff_factor
 
 
 #: A policy that never retries (one attempt).
@@ -113,14 +127,14 @@ def next_retry_delay(
     """
     if retries_done >= policy.max_retries:
         return None
-    if status is not None and status not in RETRYABLE_STATUS:
+    if status is not None and status not in policy.retry_statuses:
         return None
     if retry_after is not None:
         if retry_after > policy.retry_after_max:
             return None
         delay = retry_after
     else:
-        base = policy.backoff_factor * (2.0 ** min(retries_done, 64))
+        base = policy.factor_for(status) * (2.0 ** min(retries_done, 64))
         spread = policy.jitter * (2.0 * jitter_sample - 1.0)
         delay = min(policy.backoff_max, max(0.0, base * (1.0 + spread)))
     if elapsed + delay > policy.deadline:

@@ -4,6 +4,9 @@
   talk to the mock authority in process (httpx.MockTransport / respx) or over 127.0.0.1.
 * The process-wide discovery memo is cleared around every test so tests cannot see each other's
   discovery documents.
+* Managed identity: IMDS's address is replaced by a closed loopback port for every test, and the
+  variables that select a managed identity source (or DefaultAzureCredential's members) are
+  cleared, so no test depends on, or can reach, the machine it runs on.
 """
 
 from __future__ import annotations
@@ -70,6 +73,51 @@ def pytest_configure(config: pytest.Config) -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _guarded_getaddrinfo
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+_NOWHERE = f"http://127.0.0.1:{_closed_loopback_port()}"
+
+#: Variables that select credentials from the environment; each test starts without them.
+_SELECTING_VARIABLES = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_KUBERNETES_TOKEN_PROXY",
+    "AZURE_KUBERNETES_SNI_NAME",
+    "AZURE_KUBERNETES_CA_FILE",
+    "AZURE_KUBERNETES_CA_DATA",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "SYSTEM_OIDCREQUESTURI",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_managed_identity_of_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    import protocol.managed_identity.imds as imds
+
+    monkeypatch.setattr(imds, "DEFAULT_HOST", _NOWHERE)
+    for name in _SELECTING_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..chained import (
+    WITHIN_CHAIN,
     as_access_token,
     as_info,
     chain_flow,
@@ -32,16 +33,20 @@ class ChainedTokenCredential:
     async def _walk(self, call: Callable[[Any], Awaitable[Any]]) -> Any:
         flow = chain_flow(type(self).__name__, self.credentials)
         member = next(flow)
-        while True:
-            try:
-                outcome = await call(member)
-            except Exception as exc:
-                member = flow.throw(exc)
-                continue
-            try:
-                member = flow.send(outcome)
-            except StopIteration as stop:
-                return stop.value
+        marker = WITHIN_CHAIN.set(True)
+        try:
+            while True:
+                try:
+                    outcome = await call(member)
+                except Exception as exc:
+                    member = flow.throw(exc)
+                    continue
+                try:
+                    member = flow.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+        finally:
+            WITHIN_CHAIN.reset(marker)
 
     async def get_token(
         self,

@@ -1,0 +1,112 @@
+"""Async ``ManagedIdentityCredential``: the setup of :mod:`identity.managed_identity`, awaited."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from protocol.drivers import AsyncDriver
+from protocol.retry import RetryPolicy
+
+from ..managed_identity import (
+    ManagedIdentitySetup,
+    client_options,
+    managed_identity_setup,
+    workload_identity_client_id,
+)
+from ..settings import constructor_options
+from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+from .credential import AsyncCredential
+
+__all__ = ["ManagedIdentityCredential"]
+
+
+class ManagedIdentityCredential(AsyncCredential):
+    """Authenticates with an Azure managed identity (async).
+
+    Arguments as :class:`identity.ManagedIdentityCredential`, with async ``transport`` and ``http_client``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None = None,
+        identity_config: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry_policy: RetryPolicy | None = None,
+        _enable_imds_probe: bool | None = None,
+        _exclude_workload_identity_credential: bool = False,
+        _within_dac: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        http = constructor_options(self, locals())
+        setup = managed_identity_setup(
+            type(self).__name__,
+            client_id=client_id,
+            identity_config=identity_config,
+            retry_policy=http.retry_policy,
+            enable_imds_probe=_enable_imds_probe,
+            exclude_workload_identity=_exclude_workload_identity_credential,
+            within_dac=_within_dac,
+            clock=time.time,
+        )
+        self._setup = setup
+        self._core = setup.core
+        self._delegate: Any = None
+        if setup.settings.kind == "workload_identity":
+            from .workload_identity import WorkloadIdentityCredential
+
+            self._delegate = WorkloadIdentityCredential(
+                client_id=workload_identity_client_id(client_id, setup.identity),
+                transport=transport,
+                http_client=http_client,
+                retry_policy=retry_policy,
+            )
+        if transport is None and http_client is None and setup.settings.kind == "service_fabric":
+            transport = _pinned(setup)
+        self._driver = AsyncDriver(
+            client=http_client, transport=transport, client_options=client_options(http.client_options)
+        )
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        if self._delegate is not None:
+            token: AccessToken = await self._delegate.get_token(
+                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae
+            )
+            return token
+        return await super().get_token(
+            *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+        )
+
+    async def get_token_info(
+        self, *scopes: str, options: TokenRequestOptions | None = None
+    ) -> AccessTokenInfo:
+        if self._delegate is not None:
+            info: AccessTokenInfo = await self._delegate.get_token_info(*scopes, options=options)
+            return info
+        return await super().get_token_info(*scopes, options=options)
+
+    async def close(self) -> None:
+        if self._delegate is not None:
+            await self._delegate.close()
+        await super().close()
+
+
+def _pinned(setup: ManagedIdentitySetup) -> httpx.AsyncHTTPTransport | None:
+    from protocol.managed_identity.pinning import pinned_async_transport
+
+    try:
+        return pinned_async_transport(setup.settings.thumbprint)
+    except ValueError:
+        return None  # the core reports the bad thumbprint at get_token
