@@ -1,14 +1,19 @@
-"""A real HTTPS server on loopback that hands every request to an ``httpx`` handler.
+"""Real HTTPS and plain-HTTP servers on loopback that hand every request to an ``httpx`` handler.
 
-It lets clients that are not ours (azure-identity over ``requests`` or ``aiohttp``) talk to the mock
+They let clients that are not ours (azure-identity over ``requests`` or ``aiohttp``) talk to the mock
 authority exactly as they would talk to Entra: TLS with a throw-away CA made by ``trustme``,
-HTTP/1.1 keep-alive, ``Content-Length`` framing. Properties that matter for tests and measurements:
+HTTP/1.1 keep-alive, ``Content-Length`` framing. :class:`HttpServer` is the same server without TLS,
+for the managed-identity endpoints, which are plain HTTP on a local address in real life (IMDS at
+``http://169.254.169.254``, the App Service and Arc agents on ``http://localhost``). Properties that
+matter for tests and measurements:
 
 * it binds loopback only (127.0.0.1 by default, or ``::1``), on an ephemeral port unless told;
 * every accepted socket gets ``TCP_NODELAY`` (without it Nagle plus delayed ACK add ~40 ms to each
   response and every latency figure measures the mock), and the listen backlog is 128;
 * each connection is served on its own daemon thread; the TLS handshake happens there too, so a
   slow client never stalls the accept loop;
+* :attr:`HttpsServer.certificate_thumbprint` is the SHA-1 of the server certificate (40 upper-case
+  hex digits), the pin Service Fabric clients read from ``IDENTITY_SERVER_THUMBPRINT``;
 * a handler that raises ``httpx.TransportError`` (the drop-connection fault) gets the connection
   closed without a response; a handler that sleeps (the latency fault) sleeps in the server thread.
 """
@@ -16,6 +21,7 @@ HTTP/1.1 keep-alive, ``Content-Length`` framing. Properties that matter for test
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import shutil
@@ -51,19 +57,21 @@ class ServerStats:
 
 
 class _Server(ThreadingHTTPServer):
-    """``ThreadingHTTPServer`` with per-connection TLS, ``TCP_NODELAY`` and connection tracking."""
+    """``ThreadingHTTPServer`` with per-connection TLS (unless ``ssl_context`` is ``None``),
+    ``TCP_NODELAY`` and connection tracking."""
 
     daemon_threads = True
     request_queue_size = 128  # listen backlog
     allow_reuse_address = True
     handshake_timeout = 10.0
 
-    def __init__(self, address: tuple[str, int], ssl_context: ssl.SSLContext, app: Handler) -> None:
+    def __init__(self, address: tuple[str, int], ssl_context: ssl.SSLContext | None, app: Handler) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.ssl_context = ssl_context
+        self.scheme = "http" if ssl_context is None else "https"
         self.app = app
         self.stats = ServerStats()
-        self.connections: set[ssl.SSLSocket] = set()
+        self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
         super().__init__(address, _RequestHandler)
 
@@ -81,23 +89,25 @@ class _Server(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Runs on the connection's thread: TLS handshake, then HTTP until the connection closes."""
-        request.settimeout(self.handshake_timeout)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError) as exc:
-            logger.debug("TLS handshake with %s failed: %s", client_address, exc)
-            return
-        tls.settimeout(None)
+        conn: socket.socket = request
+        if self.ssl_context is not None:
+            request.settimeout(self.handshake_timeout)
+            try:
+                conn = self.ssl_context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                logger.debug("TLS handshake with %s failed: %s", client_address, exc)
+                return
+            conn.settimeout(None)
         with self.lock:
-            self.connections.add(tls)
+            self.connections.add(conn)
             self.stats.connections += 1
-            self.stats.nodelay.append(bool(tls.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+            self.stats.nodelay.append(bool(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
         try:
-            _RequestHandler(tls, client_address, self)
+            _RequestHandler(conn, client_address, self)
         finally:
             with self.lock:
-                self.connections.discard(tls)
-            tls.close()
+                self.connections.discard(conn)
+            conn.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that vanishes mid-request is normal here; keep stderr clean.
@@ -171,7 +181,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             (name, value) for name, value in self.headers.items() if name.lower() != "transfer-encoding"
         ]
         try:
-            request = httpx.Request(self.command, f"https://{host}{self.path}", headers=headers, content=body)
+            request = httpx.Request(
+                self.command, f"{self.server.scheme}://{host}{self.path}", headers=headers, content=body
+            )
         except (httpx.InvalidURL, ValueError):
             self._plain(400, "malformed request target")
             return
@@ -197,32 +209,112 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(content)
 
 
-class HttpsServer:
-    """Serve ``handler`` over HTTPS on loopback; use as a context manager.
+class _LoopbackServer:
+    """What the HTTPS and plain-HTTP servers share: loopback binding, the serving thread, stop."""
 
-    ``url`` (``https://127.0.0.1:<port>``), ``port`` and ``ca_path`` (PEM of the generated CA) are
-    set once started; :meth:`client_env` gives the environment that makes ``requests`` and
-    ``aiohttp`` trust the CA. The CA and certificate live in a temporary directory removed on exit.
-    """
+    _scheme = "http"
 
     def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 0) -> None:
         if not ipaddress.ip_address(host).is_loopback:
-            raise ValueError(f"the mock HTTPS server binds loopback only, not {host!r}")
+            raise ValueError(f"the mock {self._scheme.upper()} server binds loopback only, not {host!r}")
         self._handler = handler
         self._host = host
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._tempdir: Path | None = None
-        self._ca: Any = None  # trustme.CA, imported when the server starts
         self.port = 0
         self.url = ""
+
+    def _listen(self, ssl_context: ssl.SSLContext | None) -> None:
+        """Bind and start serving on a daemon thread (the subclass prepared TLS, or not)."""
+        self._server = _Server((self._host, self._requested_port), ssl_context, self._handler)
+        self.port = int(self._server.server_address[1])
+        netloc = f"[{self._host}]" if ":" in self._host else self._host
+        self.url = f"{self._scheme}://{netloc}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"mock-authority-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _check_not_running(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the server is already running")
+
+    def _shutdown(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving (between :meth:`start` and :meth:`stop`)."""
+        return self._server is not None
+
+    @property
+    def stats(self) -> ServerStats:
+        """Connection and request counters of the running server."""
+        if self._server is None:
+            raise RuntimeError("the server is not running")
+        return self._server.stats
+
+
+class HttpServer(_LoopbackServer):
+    """Serve ``handler`` over plain HTTP on loopback; use as a context manager.
+
+    ``url`` (``http://127.0.0.1:<port>``) and ``port`` are set once started. Managed-identity
+    endpoints are plain HTTP on a local address in real life, so this is their natural mount.
+    """
+
+    _scheme = "http"
+
+    def start(self) -> HttpServer:
+        """Bind and start serving on a daemon thread."""
+        self._check_not_running()
+        self._listen(None)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close live connections."""
+        self._shutdown()
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class HttpsServer(_LoopbackServer):
+    """Serve ``handler`` over HTTPS on loopback; use as a context manager.
+
+    ``url`` (``https://127.0.0.1:<port>``), ``port``, ``ca_path`` (PEM of the generated CA) and
+    :attr:`certificate_thumbprint` are set once started; :meth:`client_env` gives the environment
+    that makes ``requests`` and ``aiohttp`` trust the CA. The CA and certificate live in a temporary
+    directory removed on exit.
+    """
+
+    _scheme = "https"
+
+    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(handler, host=host, port=port)
+        self._tempdir: Path | None = None
+        self._ca: Any = None  # trustme.CA, imported when the server starts
+        self._thumbprint = ""
         self.ca_path = ""
 
     def start(self) -> HttpsServer:
         """Generate the CA and certificate, bind, and start serving on a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("the server is already running")
+        self._check_not_running()
         self._tempdir = Path(tempfile.mkdtemp(prefix="mock-authority-"))
         import trustme  # the conformance extra; only the HTTPS mount needs it
 
@@ -232,44 +324,33 @@ class HttpsServer:
         self._ca.cert_pem.write_to_path(str(ca_file))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_cert.configure_cert(context)
+        leaf_pem = server_cert.cert_chain_pems[0].bytes()
         try:
-            self._server = _Server((self._host, self._requested_port), context, self._handler)
+            self._listen(context)
         except BaseException:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             raise
-        self.port = int(self._server.server_address[1])
-        netloc = f"[{self._host}]" if ":" in self._host else self._host
-        self.url = f"https://{netloc}:{self.port}"
+        self._thumbprint = _sha1_thumbprint(leaf_pem)
         self.ca_path = str(ca_file)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"mock-authority-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, close live connections and remove the CA files."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._shutdown()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
 
     @property
-    def stats(self) -> ServerStats:
-        """Connection and request counters of the running server."""
-        if self._server is None:
-            raise RuntimeError("the server is not running")
-        return self._server.stats
+    def certificate_thumbprint(self) -> str:
+        """SHA-1 of the server certificate's DER encoding as 40 upper-case hex digits.
+
+        The value a Service Fabric client pins (``IDENTITY_SERVER_THUMBPRINT``, reference §3.4:
+        MSAL compares the SHA-1 of the server's DER certificate with it).
+        """
+        if not self._thumbprint:
+            raise RuntimeError("the server has not been started")
+        return self._thumbprint
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that make ``requests`` and ``ssl`` defaults trust the CA."""
@@ -290,3 +371,9 @@ class HttpsServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _sha1_thumbprint(pem: bytes) -> str:
+    """SHA-1 over the DER form of a PEM certificate, upper-case hex (Windows-style thumbprint)."""
+    der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    return hashlib.sha1(der).hexdigest().upper()  # a certificate pin, as the clients define it

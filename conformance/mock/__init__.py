@@ -14,4 +14,7 @@ parts so each stays small enough to read in one sitting:
 ``device``     the device authorization endpoint and the device-code grant
 ``directory``  the registry (tenants, apps, users) and the seeding helpers
 ``discovery``  OpenID metadata, instance discovery, JWKS and user-realm endpoints
+``federation`` federated identity credentials and the external issuers that mint their tokens
+``managed_identity``  IMDS, App Service, Service Fabric, Arc, Azure ML and Cloud Shell endpoints
+``pipelines``  Azure Pipelines' OIDC token endpoint (``AzurePipelinesCredential``'s first hop)
 """

@@ -1,8 +1,9 @@
 """Value types of the mock authority: what it records, what it can break, what it issued.
 
 Public (re-exported by :mod:`conformance.authority`): :class:`RecordedRequest`, :class:`Fault`,
-:class:`IssuedToken`, :class:`DroppedConnection`. The directory and grant records are internal
-bookkeeping, kept as plain dataclasses so a failing test can print them.
+:class:`IssuedToken`, :class:`DroppedConnection`, :class:`ManagedIdentity`,
+:class:`PipelineServiceConnection`. The directory and grant records are internal bookkeeping, kept
+as plain dataclasses so a failing test can print them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ FaultKind = Literal["status", "malformed", "latency", "drop"]
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from conformance.mock.federation import FederatedCredential
+    from conformance.mock.federation import ExternalIssuer, FederatedCredential
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class RecordedRequest:
 
     ``headers`` has lower-case names; ``form`` is the url-encoded body (empty for other bodies);
     ``endpoint`` names the route that matched (``"token"``, ``"openid-configuration"``,
-    ``"instance-discovery"``, ``"devicecode"``, ``"jwks"``, ``"userrealm"``) or ``"unmatched"``;
+    ``"instance-discovery"``, ``"devicecode"``, ``"jwks"``, ``"userrealm"``; the managed-identity
+    sources ``"imds"``, ``"app-service"``, ``"service-fabric"``, ``"arc"``, ``"azure-ml"``,
+    ``"cloud-shell"``; Azure Pipelines' ``"pipelines-oidc"`` and ``"pipelines-signin"``) or
+    ``"unmatched"``;
     ``fault`` is the injected fault this request consumed, if any.
     """
 
@@ -114,6 +118,64 @@ class IssuedToken:
     expires_on: int
     grant_type: str
     issued_at: int
+
+
+@dataclass(frozen=True)
+class ManagedIdentity:
+    """A managed identity the mock's managed-identity endpoints can issue tokens for.
+
+    ``resource_id`` is the ARM id (``/subscriptions/<guid>/resourcegroups/<rg>/providers/
+    Microsoft.ManagedIdentity/userAssignedIdentities/<name>`` for a user-assigned identity); ids are
+    compared case-insensitively. At most one identity is ``system_assigned``: the one a request
+    without a user-assigned id gets. ``tenant_id`` is the tenant its tokens are recorded under.
+    """
+
+    client_id: str
+    object_id: str
+    resource_id: str
+    tenant_id: str
+    system_assigned: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineServiceConnection:
+    """An Azure DevOps service connection whose OIDC tokens an app registration trusts.
+
+    The mock's ``pipelines-oidc`` endpoint mints, for a request naming ``service_connection_id``
+    and carrying ``system_access_token``, a token from ``issuer`` (``https://vstoken.dev.azure.com/
+    <organization id>``) for ``subject`` (``sc://<organization>/<project>/<name>``); the app
+    ``client_id`` in ``tenant_id`` holds the matching federated credential.
+    """
+
+    tenant_id: str
+    client_id: str
+    service_connection_id: str
+    name: str
+    organization: str
+    organization_id: str
+    project: str
+    project_id: str
+    plan_id: str
+    job_id: str
+    system_access_token: str = field(repr=False)
+    issuer: ExternalIssuer = field(repr=False, compare=False)
+
+    @property
+    def subject(self) -> str:
+        """``sub`` of the minted OIDC tokens: ``sc://<organization>/<project>/<name>``."""
+        return f"sc://{self.organization}/{self.project}/{self.name}"
+
+    @property
+    def oidc_request_path(self) -> str:
+        """The path of ``SYSTEM_OIDCREQUESTURI`` (Azure DevOps: ``https://dev.azure.com`` + this)."""
+        return (
+            f"/{self.organization}/{self.project_id}/_apis/distributedtask/hubs/build"
+            f"/plans/{self.plan_id}/jobs/{self.job_id}/oidctoken"
+        )
+
+    def oidc_request_uri(self, origin: str) -> str:
+        """``SYSTEM_OIDCREQUESTURI`` for a mock served at ``origin`` (``scheme://host[:port]``)."""
+        return origin.rstrip("/") + self.oidc_request_path
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import string
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,10 +23,15 @@ from conformance.mock.models import (
     AuthorizationCodeGrant,
     DeviceCodeGrant,
     IssuedToken,
+    ManagedIdentity,
+    PipelineServiceConnection,
     RefreshGrant,
     Tenant,
     User,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from conformance.mock.federation import ExternalIssuer
 
 #: Path segments that name no single tenant (reference §1.2); the user or app decides the tenant.
 MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
@@ -92,6 +98,29 @@ class AuthorityState:
         self.reject_replayed_jti = False
         #: Hosts instance discovery accepts in ``authorization_endpoint`` (plus the request's host).
         self.trusted_hosts: set[str] = set(WELL_KNOWN_HOSTS)
+
+        # -- managed identity (reference §3) and Azure Pipelines (reference §4.6) ----
+        #: ``IDENTITY_HEADER``: App Service's ``X-IDENTITY-HEADER`` and Service Fabric's ``Secret``.
+        self.identity_header = f"mi-header-CANARY-{secrets.token_hex(8)}"
+        #: ``MSI_SECRET``: Azure ML's ``secret`` header.
+        self.msi_secret = f"mi-secret-CANARY-{secrets.token_hex(8)}"
+        #: Lifetime of managed-identity tokens in seconds (IMDS tokens live about 24 hours).
+        self.managed_identity_token_lifetime = 86400
+        #: Where the Arc endpoint writes the key files its 401 challenge names; ``None`` makes the
+        #: challenge impossible (the endpoint answers 500).
+        self.arc_key_directory: Path | None = None
+        #: Arc echoes the requested user-assigned identity; ``False`` plays an old agent that ignores
+        #: it and returns the system-assigned identity's token (reference §3.2).
+        self.arc_echo_identity = True
+        #: Azure ML ``expires_on``: an epoch string, or App Service 2017's ``"MM/DD/YYYY HH:MM:SS +00:00"``.
+        self.azure_ml_expires_on_format: Literal["epoch", "date"] = "epoch"
+        #: The user signed in to Cloud Shell (a registered username); ``None``: nobody is.
+        self.cloud_shell_user: str | None = None
+
+        self.managed_identities: dict[str, ManagedIdentity] = {}  # keyed by lower-cased client id
+        self.arc_secrets: dict[str, Path] = {}  # Arc key-file contents -> the file
+        self.pipeline_connections: dict[str, PipelineServiceConnection] = {}  # lower-cased id
+        self.pipeline_issuers: dict[str, ExternalIssuer] = {}  # lower-cased organization
 
         self.tenants: dict[str, Tenant] = {}  # keyed by lower-cased tenant id
         self.domains: dict[str, str] = {}  # lower-cased domain -> tenant key
