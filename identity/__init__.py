@@ -21,9 +21,11 @@ __all__ = [
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialUnavailableError",
+    "DefaultAzureCredential",
     "EnvironmentCredential",
     "EnvironmentVariables",
     "KnownAuthorities",
+    "ManagedIdentityCredential",
     "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
@@ -34,6 +36,8 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "DefaultAzureCredential": "identity.default",
+    "ManagedIdentityCredential": "identity.managed_identity",
     "ChainedTokenCredential": "identity.chained",
     "EnvironmentCredential": "identity.environment",
     "WorkloadIdentityCredential": "identity.workload_identity",
@@ -63,8 +67,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
     from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
+    from .default import DefaultAzureCredential
     from .environment import EnvironmentCredential
     from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError
+    from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
     from .persistence_options import TokenCachePersistenceOptions
     from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions

@@ -46,7 +46,7 @@ def chain_flow(chain: str, credentials: tuple[Any, ...]) -> Generator[Any, Any, 
     """Yield each member to ask; return the first token; raise as the module docstring says."""
     attempts: list[tuple[str, str]] = []
     for credential in credentials:
-        name = type(credential).__name__
+        name = getattr(credential, "credential_name", None) or type(credential).__name__
         try:
             token = yield credential
         except CredentialUnavailableError as exc:
@@ -174,4 +174,5 @@ class ChainedTokenCredential:
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(type(c).__name__ for c in self.credentials)})"
+        names = (getattr(c, "credential_name", None) or type(c).__name__ for c in self.credentials)
+        return f"{type(self).__name__}({', '.join(names)})"

@@ -53,8 +53,10 @@ class EnvironmentSelection:
     unavailable: str
 
 
-def select_from_environment(environ: Mapping[str, str]) -> EnvironmentSelection:
-    """Decide from ``environ`` (the module docstring gives the order)."""
+def select_from_environment(environ: Mapping[str, str], *, quiet: bool = False) -> EnvironmentSelection:
+    """Decide from ``environ`` (the module docstring gives the order). ``quiet``: an incomplete
+    configuration is logged at INFO, not WARNING (inside DefaultAzureCredential, where the
+    variables may be meant for another member)."""
     if all(environ.get(name) is not None for name in Env.CLIENT_SECRET_VARS):
         return EnvironmentSelection(
             "ClientSecretCredential",
@@ -91,7 +93,8 @@ def select_from_environment(environ: Mapping[str, str]) -> EnvironmentSelection:
     if present:
         closest = min(_CONFIGURATIONS, key=lambda c: sum(environ.get(n) is None for n in c[1]))
         missing = [name for name in closest[1] if environ.get(name) is None]
-        _LOGGER.warning(
+        _LOGGER.log(
+            logging.INFO if quiet else logging.WARNING,
             "Incomplete environment configuration for EnvironmentCredential. These variables are set: %s",
             ", ".join(present),
         )
@@ -110,7 +113,8 @@ def select_from_environment(environ: Mapping[str, str]) -> EnvironmentSelection:
 def credential_from_environment(classes: Mapping[str, Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
     """The credential the environment configures, built from ``classes`` (the sync or the async
     ones) with ``kwargs``; or ``None`` and the reason there is none."""
-    selection = select_from_environment(os.environ)
+    kwargs = dict(kwargs)
+    selection = select_from_environment(os.environ, quiet=bool(kwargs.pop("_within_dac", False)))
     if selection.credential is None:
         return None, selection.unavailable
     _LOGGER.info("Environment is configured for %s", selection.credential)

@@ -13,13 +13,17 @@ __all__ = [
     "ChainedTokenCredential",
     "ClientAssertionCredential",
     "ClientSecretCredential",
+    "DefaultAzureCredential",
     "EnvironmentCredential",
+    "ManagedIdentityCredential",
     "OnBehalfOfCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
 _LAZY: dict[str, str] = {
+    "DefaultAzureCredential": "identity.aio.default",
+    "ManagedIdentityCredential": "identity.aio.managed_identity",
     "ChainedTokenCredential": "identity.aio.chained",
     "EnvironmentCredential": "identity.aio.environment",
     "WorkloadIdentityCredential": "identity.aio.workload_identity",
@@ -36,7 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .chained import ChainedTokenCredential
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
+    from .default import DefaultAzureCredential
     from .environment import EnvironmentCredential
+    from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
     from .workload_identity import WorkloadIdentityCredential
 

@@ -82,4 +82,5 @@ class ChainedTokenCredential:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(type(c).__name__ for c in self.credentials)})"
+        names = (getattr(c, "credential_name", None) or type(c).__name__ for c in self.credentials)
+        return f"{type(self).__name__}({', '.join(names)})"

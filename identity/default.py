@@ -1,0 +1,345 @@
+"""``DefaultAzureCredential``: one credential that works in production on Azure and on a developer's
+machine, by trying the usual sources in order (reference §6).
+
+Order: EnvironmentCredential, WorkloadIdentityCredential, ManagedIdentityCredential,
+SharedTokenCacheCredential, VisualStudioCodeCredential, AzureCliCredential,
+AzurePowerShellCredential, AzureDeveloperCliCredential, InteractiveBrowserCredential (excluded by
+default), and the OS broker (sync only). Members this release does not provide yet (shared token
+cache, VS Code, interactive browser, broker) are left out; naming one in
+``AZURE_TOKEN_CREDENTIALS`` is a ``ValueError`` that says so.
+
+``AZURE_TOKEN_CREDENTIALS`` narrows the chain: ``prod`` (environment, workload identity, managed
+identity), ``dev`` (the developer tools), or one credential's class name; explicit ``exclude_*``
+arguments override it. After the first success the credential sticks to the member that
+succeeded: later calls go straight to it, and its failures are not masked by other members.
+
+Beyond azure-identity, the first success logs at INFO which member was selected and how long each
+attempted member took, and :attr:`DefaultAzureCredential.selected_credential_name` names it.
+
+The member table and the exclusion rules are written once here; the ``identity.aio`` twin only
+builds async members and awaits them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .chained import ChainedTokenCredential
+from .constants import EnvironmentVariables
+from .errors import CredentialUnavailableError
+
+__all__ = ["DefaultAzureCredential", "MemberSpec", "build_members", "member_specs"]
+
+_LOGGER = logging.getLogger("identity")
+
+_SENTINEL: Any = object()
+
+#: (class name, exclude keyword, group, available in identity.aio, provided by this release)
+_MEMBERS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    ("EnvironmentCredential", "exclude_environment_credential", "prod", True, True),
+    ("WorkloadIdentityCredential", "exclude_workload_identity_credential", "prod", True, True),
+    ("ManagedIdentityCredential", "exclude_managed_identity_credential", "prod", True, True),
+    ("SharedTokenCacheCredential", "exclude_shared_token_cache_credential", "dev", True, False),
+    ("VisualStudioCodeCredential", "exclude_visual_studio_code_credential", "dev", True, False),
+    ("AzureCliCredential", "exclude_cli_credential", "dev", True, True),
+    ("AzurePowerShellCredential", "exclude_powershell_credential", "dev", True, True),
+    ("AzureDeveloperCliCredential", "exclude_developer_cli_credential", "dev", True, True),
+    ("InteractiveBrowserCredential", "exclude_interactive_browser_credential", "none", False, False),
+    ("BrokerCredential", "exclude_broker_credential", "dev", False, False),
+)
+#: Names AZURE_TOKEN_CREDENTIALS may select one by one (the shared cache and broker cannot be).
+_SELECTABLE = frozenset(
+    name for name, *_ in _MEMBERS if name not in ("SharedTokenCacheCredential", "BrokerCredential")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """A chain member to build: its class name and keyword arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+def _token_credentials_setting(require_envvar: bool, is_async: bool) -> str:
+    value = os.environ.get(EnvironmentVariables.AZURE_TOKEN_CREDENTIALS, "").strip().lower()
+    if not value and require_envvar:
+        raise ValueError(
+            "AZURE_TOKEN_CREDENTIALS environment variable is required but is not set or is empty. Set it to "
+            "'dev', 'prod', or a specific credential name."
+        )
+    if value and value not in ("dev", "prod"):
+        valid = sorted(
+            name.lower()
+            for name in _SELECTABLE
+            if is_async is False or name != "InteractiveBrowserCredential"
+        )
+        if value not in valid:
+            raise ValueError(
+                f"Invalid value for AZURE_TOKEN_CREDENTIALS: {value}. Valid values are: dev, prod, "
+                f"{', '.join(valid)}."
+            )
+    return value
+
+
+def _excluded(setting: str, explicit: Mapping[str, bool | None], is_async: bool) -> dict[str, bool]:
+    """Which members are excluded: the environment's choice, then the explicit arguments."""
+    excluded: dict[str, bool] = {}
+    for name, keyword, group, in_async, _ in _MEMBERS:
+        if is_async and not in_async:
+            continue
+        if setting in ("dev", "prod"):
+            value = group != setting
+        elif setting:
+            value = name.lower() != setting
+        else:
+            value = name == "InteractiveBrowserCredential"
+        chosen = explicit.get(keyword)
+        excluded[name] = value if chosen is None else bool(chosen)
+    return excluded
+
+
+def member_specs(
+    arguments: Mapping[str, Any], kwargs: Mapping[str, Any], *, is_async: bool
+) -> tuple[list[MemberSpec], str]:
+    """The members to build, in order, with their arguments; and the AZURE_TOKEN_CREDENTIALS value.
+
+    Raises:
+        TypeError: ``tenant_id`` was given.
+        ValueError: an invalid AZURE_TOKEN_CREDENTIALS, or one naming a member this release lacks.
+    """
+    if "tenant_id" in kwargs:
+        raise TypeError("'tenant_id' is not supported in DefaultAzureCredential.")
+    setting = _token_credentials_setting(bool(arguments.get("require_envvar")), is_async)
+    explicit = {keyword: arguments.get(keyword) for _, keyword, *_ in _MEMBERS}
+    excluded = _excluded(setting, explicit, is_async)
+    provided = {name for name, _, _, _, ok in _MEMBERS if ok}
+    if setting and setting not in ("dev", "prod"):
+        chosen = next(name for name in excluded if name.lower() == setting)
+        if chosen not in provided:
+            raise ValueError(
+                f"AZURE_TOKEN_CREDENTIALS selects {chosen}, which this release of entra-identity does not "
+                "provide yet. Select another credential, 'dev' or 'prod'."
+            )
+    env_tenant = os.environ.get(EnvironmentVariables.AZURE_TENANT_ID)
+    env_client = os.environ.get(EnvironmentVariables.AZURE_CLIENT_ID)
+    mi_client_id = arguments.get("managed_identity_client_id", _SENTINEL)
+    if mi_client_id is _SENTINEL:
+        mi_client_id = env_client
+    wi_client_id = arguments.get("workload_identity_client_id") or mi_client_id
+    wi_tenant_id = arguments.get("workload_identity_tenant_id") or env_tenant
+    authority = arguments.get("authority")
+    process_timeout = arguments.get("process_timeout", 10)
+    forwarded = dict(kwargs)
+    identity_config = forwarded.pop("identity_config", None)
+    # Options of Entra credentials only; the managed identity credential takes HTTP options only.
+    entra_only: dict[str, Any] = {
+        name: forwarded.pop(name)
+        for name in (
+            "additionally_allowed_tenants",
+            "disable_instance_discovery",
+            "cache_persistence_options",
+        )
+        if name in forwarded
+    }
+    allowed_tenants = entra_only.get("additionally_allowed_tenants")
+    entra: dict[str, Any] = {**forwarded, **entra_only}
+    if authority:
+        entra["authority"] = authority
+    specs: list[MemberSpec] = []
+    for name, _keyword, _, in_async, ok in _MEMBERS:
+        if (is_async and not in_async) or excluded.get(name, True):
+            continue
+        if not ok:
+            _LOGGER.debug("DefaultAzureCredential: %s is not provided by this release; skipped.", name)
+            continue
+        if name == "EnvironmentCredential":
+            specs.append(MemberSpec(name, {**entra, "_within_dac": True}))
+        elif name == "WorkloadIdentityCredential":
+            specs.append(
+                MemberSpec(
+                    name,
+                    {
+                        **entra,
+                        "tenant_id": wi_tenant_id,
+                        "client_id": wi_client_id,
+                        "token_file_path": os.environ.get(EnvironmentVariables.AZURE_FEDERATED_TOKEN_FILE),
+                    },
+                )
+            )
+        elif name == "ManagedIdentityCredential":
+            mi: dict[str, Any] = {
+                **forwarded,
+                "_enable_imds_probe": setting != "managedidentitycredential",
+                "_exclude_workload_identity_credential": True,
+                "_within_dac": True,
+            }
+            if identity_config is not None:
+                mi["identity_config"] = identity_config
+            elif mi_client_id:
+                mi["client_id"] = mi_client_id
+            specs.append(MemberSpec(name, mi))
+        else:  # the developer tools
+            tool: dict[str, Any] = {"process_timeout": process_timeout, "_within_dac": True}
+            if allowed_tenants is not None:
+                tool["additionally_allowed_tenants"] = allowed_tenants
+            specs.append(MemberSpec(name, tool))
+    return specs, setting
+
+
+class UnavailableMember:
+    """Stands in for a member whose construction failed: it is unavailable, with the reason."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.credential_name = name
+        self._message = message
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise CredentialUnavailableError(message=self._message)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        raise CredentialUnavailableError(message=self._message)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def build_members(
+    specs: list[MemberSpec], resolve: Callable[[str], Any], placeholder: Callable[[str, str], Any]
+) -> tuple[Any, ...]:
+    """Construct the members; a workload identity credential that cannot be configured becomes an
+    unavailable placeholder (its configuration is optional for a chain)."""
+    members: list[Any] = []
+    for spec in specs:
+        cls = resolve(spec.name)
+        if spec.name == "WorkloadIdentityCredential":
+            try:
+                members.append(cls(**spec.arguments))
+            except ValueError as exc:
+                members.append(placeholder(spec.name, str(exc)))
+            continue
+        members.append(cls(**spec.arguments))
+    return tuple(members)
+
+
+def log_selection(attempts: list[tuple[str, float, str]], selected: str) -> None:
+    """INFO: which member was selected and how long each attempt took."""
+    detail = "; ".join(f"{name}: {outcome} in {seconds * 1000:.1f} ms" for name, seconds, outcome in attempts)
+    _LOGGER.info("DefaultAzureCredential selected %s (attempted: %s)", selected, detail)
+
+
+class DefaultAzureCredential(ChainedTokenCredential):
+    """A credential for most applications: environment, workload identity, managed identity, then
+    the developer tools (Azure CLI, Azure PowerShell, Azure Developer CLI).
+
+    Keyword Args:
+        authority: authority host for the Entra members (default ``AZURE_AUTHORITY_HOST`` or the
+            public cloud).
+        exclude_environment_credential, exclude_workload_identity_credential,
+        exclude_managed_identity_credential, exclude_shared_token_cache_credential,
+        exclude_visual_studio_code_credential, exclude_cli_credential, exclude_powershell_credential,
+        exclude_developer_cli_credential, exclude_interactive_browser_credential (default True),
+        exclude_broker_credential: leave a member out (``None``: as ``AZURE_TOKEN_CREDENTIALS`` says).
+        managed_identity_client_id: a user-assigned identity (default ``AZURE_CLIENT_ID``; ``None``
+            forces the system-assigned identity).
+        workload_identity_client_id, workload_identity_tenant_id: for workload identity (defaults
+            ``managed_identity_client_id`` and ``AZURE_TENANT_ID``).
+        interactive_browser_tenant_id, interactive_browser_client_id, broker_tenant_id,
+        broker_client_id, shared_cache_username, shared_cache_tenant_id,
+        visual_studio_code_tenant_id: accepted for the members this release does not provide yet.
+        process_timeout: seconds the developer tools may take (default 10).
+        require_envvar: ``AZURE_TOKEN_CREDENTIALS`` must be set.
+        **kwargs: ``additionally_allowed_tenants``, ``transport``, ``http_client``, ``retry_policy``
+            and HTTP options for the members that talk to Entra or managed identity endpoints.
+
+    Raises:
+        TypeError: ``tenant_id`` was given (pick the tenant with the members' own settings).
+        ValueError: an invalid ``AZURE_TOKEN_CREDENTIALS``.
+    """
+
+    def __init__(
+        self,
+        *,
+        authority: str | None = None,
+        exclude_environment_credential: bool | None = None,
+        exclude_workload_identity_credential: bool | None = None,
+        exclude_managed_identity_credential: bool | None = None,
+        exclude_shared_token_cache_credential: bool | None = None,
+        exclude_visual_studio_code_credential: bool | None = None,
+        exclude_cli_credential: bool | None = None,
+        exclude_powershell_credential: bool | None = None,
+        exclude_developer_cli_credential: bool | None = None,
+        exclude_interactive_browser_credential: bool | None = None,
+        exclude_broker_credential: bool | None = None,
+        managed_identity_client_id: str | None = _SENTINEL,
+        workload_identity_client_id: str | None = None,
+        workload_identity_tenant_id: str | None = None,
+        interactive_browser_tenant_id: str | None = None,
+        interactive_browser_client_id: str | None = None,
+        broker_tenant_id: str | None = None,
+        broker_client_id: str | None = None,
+        shared_cache_username: str | None = None,
+        shared_cache_tenant_id: str | None = None,
+        visual_studio_code_tenant_id: str | None = None,
+        process_timeout: int = 10,
+        require_envvar: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        arguments = {
+            name: value for name, value in locals().items() if name not in ("self", "kwargs", "__class__")
+        }
+        specs, _ = member_specs(arguments, kwargs, is_async=False)
+        import identity
+
+        members = build_members(specs, lambda name: getattr(identity, name), UnavailableMember)
+        if not members:
+            raise ValueError("DefaultAzureCredential: every credential is excluded; include at least one.")
+        super().__init__(*members)
+        self._selected: Any = None
+
+    @property
+    def selected_credential(self) -> Any:
+        """The member that provided the first token (``None`` before that)."""
+        return self._selected
+
+    @property
+    def selected_credential_name(self) -> str | None:
+        """The selected member's class name (``None`` before the first token)."""
+        return _name(self._selected) if self._selected is not None else None
+
+    def _walk(self, call: Any) -> Any:
+        selected = self._selected
+        if selected is not None:
+            result = call(selected)
+            _LOGGER.info("DefaultAzureCredential acquired a token from %s", _name(selected))
+            return result
+        attempts: list[tuple[str, float, str]] = []
+        winner: list[Any] = []
+
+        def timed(member: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                result = call(member)
+            except CredentialUnavailableError:
+                attempts.append((_name(member), time.perf_counter() - start, "unavailable"))
+                raise
+            except Exception:
+                attempts.append((_name(member), time.perf_counter() - start, "failed"))
+                raise
+            attempts.append((_name(member), time.perf_counter() - start, "succeeded"))
+            winner.append(member)
+            return result
+
+        result = super()._walk(timed)
+        self._selected = winner[0]
+        log_selection(attempts, _name(winner[0]))
+        return result
+
+
+def _name(member: Any) -> str:
+    return str(getattr(member, "credential_name", None) or type(member).__name__)
