@@ -15,6 +15,10 @@ __all__ = [
     "AuthenticationRecord",
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
+    "AzureCliCredential",
+    "AzureDeveloperCliCredential",
+    "AzurePipelinesCredential",
+    "AzurePowerShellCredential",
     "CertificateCredential",
     "ChainedTokenCredential",
     "ClientAssertionCredential",
@@ -36,6 +40,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "AzurePipelinesCredential": "identity.azure_pipelines",
+    "AzurePowerShellCredential": "identity.azure_powershell",
+    "AzureDeveloperCliCredential": "identity.azd_cli",
+    "AzureCliCredential": "identity.azure_cli",
     "DefaultAzureCredential": "identity.default",
     "ManagedIdentityCredential": "identity.managed_identity",
     "ChainedTokenCredential": "identity.chained",
@@ -60,6 +68,10 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .azure_pipelines import AzurePipelinesCredential
+    from .azure_powershell import AzurePowerShellCredential
+    from .azd_cli import AzureDeveloperCliCredential
+    from .azure_cli import AzureCliCredential
     from .auth_record import AuthenticationRecord
     from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential

@@ -9,6 +9,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "AzureCliCredential",
+    "AzureDeveloperCliCredential",
+    "AzurePipelinesCredential",
+    "AzurePowerShellCredential",
     "CertificateCredential",
     "ChainedTokenCredential",
     "ClientAssertionCredential",
@@ -22,6 +26,10 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "AzurePipelinesCredential": "identity.aio.azure_pipelines",
+    "AzurePowerShellCredential": "identity.aio.azure_powershell",
+    "AzureDeveloperCliCredential": "identity.aio.azd_cli",
+    "AzureCliCredential": "identity.aio.azure_cli",
     "DefaultAzureCredential": "identity.aio.default",
     "ManagedIdentityCredential": "identity.aio.managed_identity",
     "ChainedTokenCredential": "identity.aio.chained",
@@ -35,6 +43,10 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .azure_pipelines import AzurePipelinesCredential
+    from .azure_powershell import AzurePowerShellCredential
+    from .azd_cli import AzureDeveloperCliCredential
+    from .azure_cli import AzureCliCredential
     from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential
     from .chained import ChainedTokenCredential

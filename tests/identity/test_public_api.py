@@ -25,6 +25,10 @@ IDENTITY_ALL = [
     "AuthenticationRecord",
     "AuthenticationRequiredError",
     "AzureAuthorityHosts",
+    "AzureCliCredential",
+    "AzureDeveloperCliCredential",
+    "AzurePipelinesCredential",
+    "AzurePowerShellCredential",
     "CertificateCredential",
     "ChainedTokenCredential",
     "ClientAssertionCredential",
@@ -43,6 +47,10 @@ IDENTITY_ALL = [
     "get_bearer_token_provider",
 ]
 IDENTITY_AIO_ALL = [
+    "AzureCliCredential",
+    "AzureDeveloperCliCredential",
+    "AzurePipelinesCredential",
+    "AzurePowerShellCredential",
     "CertificateCredential",
     "ChainedTokenCredential",
     "ClientAssertionCredential",

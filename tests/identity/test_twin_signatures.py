@@ -16,7 +16,7 @@ import identity
 import identity.aio
 
 #: Credentials whose modules exist before the package exports them: name -> module in both packages.
-_NOT_YET_EXPORTED = {"AzurePipelinesCredential": "azure_pipelines"}
+_NOT_YET_EXPORTED: dict[str, str] = {}
 
 TWINS = sorted(
     {name for name in identity.aio.__all__ if name.endswith("Credential")} | set(_NOT_YET_EXPORTED)
