@@ -91,7 +91,7 @@ def test_invalid_azure_token_credentials_lists_valid_values(
 ) -> None:
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "Bogus")
     with pytest.raises(
-        ValueError, match="Invalid value for AZURE_TOKEN_CREDENTIALS: bogus. Valid values are: dev, prod, "
+        ValueError, match=r"Invalid value for AZURE_TOKEN_CREDENTIALS: bogus\. Valid values are: dev, prod, "
     ) as info:
         module(mode).DefaultAzureCredential()
     assert "azureclicredential" in str(info.value)
@@ -128,7 +128,7 @@ def test_excluding_every_member_is_a_value_error(mode: str) -> None:
 
 
 def test_tenant_id_is_a_type_error(mode: str) -> None:
-    with pytest.raises(TypeError, match="'tenant_id' is not supported in DefaultAzureCredential."):
+    with pytest.raises(TypeError, match=r"'tenant_id' is not supported in DefaultAzureCredential\."):
         module(mode).DefaultAzureCredential(tenant_id=DEFAULT_TENANT)
 
 
@@ -195,12 +195,15 @@ async def test_environment_member_provides_the_token_and_is_selected(
     assert credential.selected_credential_name is None
     token = await call(mode, credential.get_token, SCOPE)
     issued = authority.describe_token(token.token)
-    assert issued is not None and issued.client_id == DEFAULT_CLIENT_ID
+    assert issued is not None
+    assert issued.client_id == DEFAULT_CLIENT_ID
     assert credential.selected_credential_name == "EnvironmentCredential"
     assert len(authority.requests_to("token")) == 1
     selection = [r.getMessage() for r in caplog.records if "selected EnvironmentCredential" in r.getMessage()]
-    assert len(selection) == 1 and "EnvironmentCredential: succeeded in" in selection[0]
-    assert DEFAULT_SECRET not in caplog.text and token.token not in caplog.text
+    assert len(selection) == 1
+    assert "EnvironmentCredential: succeeded in" in selection[0]
+    assert DEFAULT_SECRET not in caplog.text
+    assert token.token not in caplog.text
 
 
 async def test_sticky_selection_goes_straight_to_the_selected_member(mode: str) -> None:
@@ -298,7 +301,8 @@ async def test_imds_present_after_probe_gives_the_token(mode: str) -> None:
     assert [r.headers.get("metadata") for r in sent] == [None, "true"]
     assert credential.selected_credential_name == "ManagedIdentityCredential"
     again = await call(mode, credential.get_token, SCOPE)
-    assert again.token == "imds-token" and len(sent) == 2
+    assert again.token == "imds-token"
+    assert len(sent) == 2
 
 
 async def test_selecting_managed_identity_alone_skips_the_probe(
