@@ -11,7 +11,7 @@ from protocol.retry import RetryPolicy
 
 from ..persistence_options import TokenCachePersistenceOptions
 from ..settings import constructor_options
-from ..workload_identity import workload_identity_core
+from ..workload_identity import azure_proxy_from_environment, workload_identity_core
 from .credential import AsyncCredential
 
 __all__ = ["WorkloadIdentityCredential"]
@@ -45,12 +45,19 @@ class WorkloadIdentityCredential(AsyncCredential):
             tenant_id=tenant_id,
             client_id=client_id,
             token_file_path=token_file_path,
-            enable_azure_proxy=enable_azure_proxy,
             authority=authority,
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
-        self._driver = AsyncDriver(
-            client=http_client, transport=transport, client_options=http.client_options
-        )
+        custom = transport is not None or http_client is not None
+        proxy = azure_proxy_from_environment(enable_azure_proxy, custom_transport=custom)
+        if proxy is None:
+            self._driver = AsyncDriver(
+                client=http_client, transport=transport, client_options=http.client_options
+            )
+        else:
+            self._driver = AsyncDriver(
+                transport=proxy.async_transport(transport, http_client),
+                client_options=proxy.client_options(type(self).__name__, http.client_options),
+            )
