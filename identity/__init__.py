@@ -68,11 +68,11 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .azure_pipelines import AzurePipelinesCredential
-    from .azure_powershell import AzurePowerShellCredential
+    from .auth_record import AuthenticationRecord
     from .azd_cli import AzureDeveloperCliCredential
     from .azure_cli import AzureCliCredential
-    from .auth_record import AuthenticationRecord
+    from .azure_pipelines import AzurePipelinesCredential
+    from .azure_powershell import AzurePowerShellCredential
     from .bearer import get_bearer_token_provider
     from .certificate import CertificateCredential
     from .chained import ChainedTokenCredential

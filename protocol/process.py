@@ -11,6 +11,9 @@ by the caller and every argument is passed as one argv entry.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,23 +63,44 @@ def _timed_out(step: RunProcess) -> ProcessError:
     return ProcessError(f"{step.argv[0]} did not finish within {step.timeout:g} s", timed_out=True)
 
 
+_POSIX = os.name == "posix"
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill the child and everything it started (its own session on POSIX): tools such as the
+    Linux ``az`` are shell scripts whose real work runs in a grandchild."""
+    if _POSIX:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def run_process(step: RunProcess) -> ProcessResult:
     """Run ``step`` synchronously (the sync driver's implementation)."""
     try:
-        completed = subprocess.run(  # noqa: S603 - argv list, no shell, executable resolved by the caller
+        process = subprocess.Popen(  # noqa: S603 - argv list, no shell, executable resolved by the caller
             list(step.argv),
             cwd=step.cwd,
             env=None if step.env is None else dict(step.env),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=step.timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=_POSIX,
         )
-    except subprocess.TimeoutExpired as exc:  # subprocess.run kills the child before raising
-        raise _timed_out(step) from exc
     except OSError as exc:
         raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
-    return ProcessResult(completed.returncode, _decode(completed.stdout), _decode(completed.stderr))
+    try:
+        stdout, stderr = process.communicate(timeout=step.timeout)
+    except subprocess.TimeoutExpired as exc:
+        _kill_tree(process.pid)
+        process.kill()
+        process.wait()
+        raise _timed_out(step) from exc
+    except BaseException:
+        _kill_tree(process.pid)
+        process.kill()
+        process.wait()
+        raise
+    return ProcessResult(process.returncode, _decode(stdout), _decode(stderr))
 
 
 async def run_process_async(step: RunProcess) -> ProcessResult:
@@ -91,16 +115,20 @@ async def run_process_async(step: RunProcess) -> ProcessResult:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=_POSIX,
         )
     except OSError as exc:
         raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), step.timeout)
     except asyncio.TimeoutError as exc:
-        process.kill()
+        _kill_tree(process.pid)
+        if process.returncode is None:
+            process.kill()
         await process.wait()
         raise _timed_out(step) from exc
     except BaseException:  # cancelled: do not leave the child running
+        _kill_tree(process.pid)
         if process.returncode is None:
             process.kill()
             await process.wait()
