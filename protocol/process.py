@@ -88,18 +88,18 @@ def run_process(step: RunProcess) -> ProcessResult:
         )
     except OSError as exc:
         raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
-    try:
-        stdout, stderr = process.communicate(timeout=step.timeout)
-    except subprocess.TimeoutExpired as exc:
-        _kill_tree(process.pid)
-        process.kill()
-        process.wait()
-        raise _timed_out(step) from exc
-    except BaseException:
-        _kill_tree(process.pid)
-        process.kill()
-        process.wait()
-        raise
+    with process:  # closes the pipes whatever happens
+        try:
+            stdout, stderr = process.communicate(timeout=step.timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_tree(process.pid)
+            process.kill()
+            process.communicate()  # the tree is dead: drains and closes at once
+            raise _timed_out(step) from exc
+        except BaseException:
+            _kill_tree(process.pid)
+            process.kill()
+            raise
     return ProcessResult(process.returncode, _decode(stdout), _decode(stderr))
 
 
