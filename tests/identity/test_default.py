@@ -318,3 +318,54 @@ async def test_selecting_managed_identity_alone_skips_the_probe(
     credential = module(mode).DefaultAzureCredential(transport=httpx.MockTransport(imds))
     assert (await call(mode, credential.get_token, SCOPE)).token == "imds-token"
     assert [r.headers.get("metadata") for r in sent] == ["true"]
+
+
+# -- the specification's examples (shared/spec/advanced-features.md) ----
+
+
+def test_spec_production_and_development_configurations() -> None:
+    production = identity.DefaultAzureCredential(
+        exclude_cli_credential=True,
+        exclude_powershell_credential=True,
+        exclude_developer_cli_credential=True,
+        exclude_visual_studio_code_credential=True,
+        exclude_interactive_browser_credential=True,
+        managed_identity_client_id="production-identity-client-id",
+    )
+    assert names(production) == [
+        "EnvironmentCredential",
+        "WorkloadIdentityCredential",
+        "ManagedIdentityCredential",
+    ]
+    identity_setup = production.credentials[2]._setup
+    assert identity_setup.identity.kind == "client_id"
+    assert identity_setup.identity.value == "production-identity-client-id"
+
+    cache_options = identity.TokenCachePersistenceOptions(
+        allow_unencrypted_storage=True, name="dev-app-cache"
+    )
+    development = identity.DefaultAzureCredential(
+        exclude_managed_identity_credential=True, cache_persistence_options=cache_options
+    )
+    assert "ManagedIdentityCredential" not in names(development)
+    assert names(development)[-3:] == [
+        "AzureCliCredential",
+        "AzurePowerShellCredential",
+        "AzureDeveloperCliCredential",
+    ]
+
+
+def test_spec_bearer_token_provider_over_default_credential(
+    authority: MockAuthority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_TENANT_ID", DEFAULT_TENANT)
+    monkeypatch.setenv("AZURE_CLIENT_ID", DEFAULT_CLIENT_ID)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", DEFAULT_SECRET)
+    credential = identity.DefaultAzureCredential(transport=authority.transport(), **NO_TOOLS)
+    graph = identity.get_bearer_token_provider(credential, "https://graph.microsoft.com/.default")
+    storage = identity.get_bearer_token_provider(credential, "https://storage.azure.com/.default")
+    first, second, third = graph(), graph(), storage()
+    assert first == second
+    assert authority.describe_token(first).scopes == ("https://graph.microsoft.com/.default",)
+    assert authority.describe_token(third).scopes == ("https://storage.azure.com/.default",)
+    assert len(authority.requests_to("token")) == 2  # the second graph token came from the cache
