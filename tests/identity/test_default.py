@@ -369,3 +369,64 @@ def test_spec_bearer_token_provider_over_default_credential(
     assert authority.describe_token(first).scopes == ("https://graph.microsoft.com/.default",)
     assert authority.describe_token(third).scopes == ("https://storage.azure.com/.default",)
     assert len(authority.requests_to("token")) == 2  # the second graph token came from the cache
+
+
+# -- the developer tools inside the chain ----
+
+
+@pytest.fixture
+def tools_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty PATH of stub tools and sign-in directories of our own."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("azure", "azd", "home"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "azure"))
+    monkeypatch.setenv("AZD_CONFIG_DIR", str(tmp_path / "azd"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return bin_dir
+
+
+@pytest.mark.skipif(__import__("os").name != "posix", reason="the stub tools are POSIX scripts")
+async def test_a_failing_tool_is_unavailable_inside_the_chain_and_the_next_one_answers(
+    mode: str, tools_path: Any
+) -> None:
+    import json
+
+    from tests.identity.stub_tools import StubTool
+
+    az = StubTool(tools_path, "az")
+    az.reply(stderr="ERROR: AADSTS50173: The provided grant has expired.", returncode=1)
+    azd = StubTool(tools_path, "azd")
+    azd.reply(json.dumps({"token": "azd-token", "expiresOn": "2099-01-01T00:00:00Z"}))
+    credential = module(mode).DefaultAzureCredential(
+        exclude_environment_credential=True,
+        exclude_workload_identity_credential=True,
+        exclude_managed_identity_credential=True,
+        process_timeout=5,
+    )
+    token = await call(mode, credential.get_token, SCOPE)
+    assert token.token == "azd-token"
+    assert credential.selected_credential_name == "AzureDeveloperCliCredential"
+    # az ran and failed (outside a chain that would stop it); PowerShell is not installed.
+    assert len(az.runs) == 1
+    assert az.runs[0]["argv"][:4] == ["account", "get-access-token", "--output", "json"]
+    assert azd.runs[0]["argv"][:5] == ["auth", "token", "--output", "json", "--no-prompt"]
+    # Sticky: the next call goes straight to azd (served from its cache: no new run at all).
+    await call(mode, credential.get_token, SCOPE)
+    assert (len(az.runs), len(azd.runs)) == (1, 1)
+
+
+@pytest.mark.skipif(__import__("os").name != "posix", reason="the stub tools are POSIX scripts")
+async def test_the_same_failure_outside_the_chain_is_an_authentication_error(
+    mode: str, tools_path: Any
+) -> None:
+    from tests.identity.stub_tools import StubTool
+
+    az = StubTool(tools_path, "az")
+    az.reply(stderr="ERROR: AADSTS50173: The provided grant has expired.", returncode=1)
+    credential = module(mode).AzureCliCredential()
+    with pytest.raises(ClientAuthenticationError, match="AADSTS50173") as info:
+        await call(mode, credential.get_token, SCOPE)
+    assert not isinstance(info.value, CredentialUnavailableError)
