@@ -10,6 +10,7 @@ adapter.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import ssl
@@ -27,7 +28,25 @@ __all__ = [
 ]
 
 #: Kinds of credential the scenarios use.
-CAPABILITIES = ("client_secret", "certificate", "assertion")
+CAPABILITIES = (
+    "client_secret",
+    "certificate",
+    "assertion",
+    "authorization_code",
+    "on_behalf_of",
+    "workload_identity",
+    "managed_identity",
+    "azure_pipelines",
+    "default",
+)
+
+#: DefaultAzureCredential's exclusions of the developer-tool members (az, pwsh, azd): the scenarios
+#: leave them out so a chain never spawns a tool of the machine running the suite.
+_DEVELOPER_MEMBERS = (
+    "exclude_cli_credential",
+    "exclude_powershell_credential",
+    "exclude_developer_cli_credential",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,8 @@ class Implementation:
         name: e.g. ``identity[sync]``.
         library: ``identity`` or ``azure.identity``.
         mode: ``sync`` or ``async``.
-        factories: credential kind -> factory(target, tenant_id, client_id, secret-or-material, **kw).
+        factories: credential kind -> factory(target, tenant_id, client_id, secret-or-material, **kw);
+            ``managed_identity`` and ``default`` take only keyword arguments.
         skips: scenario name -> reason this implementation cannot run it.
     """
 
@@ -63,6 +83,15 @@ class Implementation:
 
     def supports(self, kind: str) -> bool:
         return kind in self.factories
+
+    def unavailable_error(self) -> type[Exception]:
+        """This library's ``CredentialUnavailableError`` (a ``ClientAuthenticationError`` subclass)."""
+        if self.library == "identity":
+            from identity.errors import CredentialUnavailableError
+        else:
+            from azure.identity import CredentialUnavailableError
+        error: type[Exception] = CredentialUnavailableError
+        return error
 
     def credential(self, kind: str, target: Target, *args: Any, **kwargs: Any) -> Any:
         """A credential of ``kind`` pointed at ``target``."""
@@ -104,6 +133,18 @@ def _identity_options(target: Target, mode: str) -> dict[str, Any]:
         "transport": transport,
         "retry_policy": RetryPolicy(backoff_factor=0.01, backoff_max=0.05),
     }
+
+
+def _fast_imds_retry() -> Any:
+    """IMDS's documented policy (which statuses, how many retries) with waits of a few milliseconds."""
+    from protocol.managed_identity.imds import IMDS_RETRY
+
+    return dataclasses.replace(
+        IMDS_RETRY,
+        backoff_factor=0.01,
+        backoff_max=0.05,
+        status_backoff=tuple((status, 0.01) for status, _ in IMDS_RETRY.status_backoff),
+    )
 
 
 def _identity(mode: str) -> Implementation:
@@ -150,6 +191,35 @@ def _identity(mode: str) -> Implementation:
             **kw,
         )
 
+    def managed_identity(target: Target, **kw: Any) -> Any:
+        # No transport: managed identity endpoints are plain HTTP on loopback, and Service Fabric's
+        # HTTPS endpoint is checked against IDENTITY_SERVER_THUMBPRINT by the credential's own
+        # pinning transport, not against the mock's CA.
+        return load("ManagedIdentityCredential")(retry_policy=_fast_imds_retry(), **kw)
+
+    def azure_pipelines(
+        target: Target,
+        tenant_id: str,
+        client_id: str,
+        service_connection_id: str,
+        system_access_token: str,
+        **kw: Any,
+    ) -> Any:
+        return load("AzurePipelinesCredential")(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            service_connection_id=service_connection_id,
+            system_access_token=system_access_token,
+            **_identity_options(target, mode),
+            **kw,
+        )
+
+    def default(target: Target, **kw: Any) -> Any:
+        # The authority comes from AZURE_AUTHORITY_HOST, as it would in production.
+        options = _identity_options(target, mode)
+        del options["authority"]
+        return load("DefaultAzureCredential")(**dict.fromkeys(_DEVELOPER_MEMBERS, True), **options, **kw)
+
     return Implementation(
         name=f"identity[{mode}]",
         library="identity",
@@ -160,6 +230,9 @@ def _identity(mode: str) -> Implementation:
             "assertion": assertion,
             "on_behalf_of": on_behalf_of,
             "workload_identity": workload_identity,
+            "managed_identity": managed_identity,
+            "azure_pipelines": azure_pipelines,
+            "default": default,
         },
         skips={
             "refresh_after_code_redemption": "identity's AuthorizationCodeCredential arrives with the user "
@@ -234,6 +307,37 @@ def _azure(mode: str) -> Implementation:
             **kw,
         )
 
+    def managed_identity(target: Target, **kw: Any) -> Any:
+        return load("ManagedIdentityCredential")(retry_backoff_factor=0.01, retry_backoff_max=0.05, **kw)
+
+    def azure_pipelines(
+        target: Target,
+        tenant_id: str,
+        client_id: str,
+        service_connection_id: str,
+        system_access_token: str,
+        **kw: Any,
+    ) -> Any:
+        return load("AzurePipelinesCredential")(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            service_connection_id=service_connection_id,
+            system_access_token=system_access_token,
+            **_azure_options(target),
+            **kw,
+        )
+
+    def default(target: Target, **kw: Any) -> Any:
+        # Beyond the developer tools, the reference's chain has members that read the machine (the
+        # shared token cache, VS Code's sign-in) and, sync only, the OS broker and the browser.
+        excluded = [*_DEVELOPER_MEMBERS, "exclude_shared_token_cache_credential"]
+        excluded.append("exclude_visual_studio_code_credential")
+        if mode == "sync":
+            excluded += ["exclude_broker_credential", "exclude_interactive_browser_credential"]
+        options = _azure_options(target)
+        del options["authority"]  # AZURE_AUTHORITY_HOST names it
+        return load("DefaultAzureCredential")(**dict.fromkeys(excluded, True), **options, **discovery_off(kw))
+
     skips: dict[str, str] = {}
     if mode == "async":
         skips["token_response_without_access_token"] = (
@@ -243,6 +347,12 @@ def _azure(mode: str) -> Implementation:
         skips["custom_authority_reads_metadata"] = (
             "azure-identity's async credentials build '<authority>/<tenant>/oauth2/v2.0/token' "
             "themselves and never read OpenID metadata"
+        )
+        skips["managed_identity_service_fabric_pin_mismatch"] = (
+            "azure-identity 1.27's async Service Fabric credential does not pin: it sends the request "
+            "(and its Secret header) with connection_verify=False and accepts any server certificate "
+            "(checked by hand: it returns a token from a server whose certificate is not the one in "
+            "IDENTITY_SERVER_THUMBPRINT); its sync credential pins through MSAL"
         )
     return Implementation(
         name=f"azure.identity[{mode}]",
@@ -255,6 +365,9 @@ def _azure(mode: str) -> Implementation:
             "authorization_code": authorization_code,
             "on_behalf_of": on_behalf_of,
             "workload_identity": workload_identity,
+            "managed_identity": managed_identity,
+            "azure_pipelines": azure_pipelines,
+            "default": default,
         },
         skips=skips,
     )

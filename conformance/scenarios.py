@@ -6,29 +6,106 @@ tokens, and asserts on what the mock authority received and what the client retu
 scenarios run against this project's ``identity`` (sync and async) and against ``azure.identity``
 (the reference client): a scenario the reference fails points at a mock that is wrong.
 
+Managed identity, Azure Pipelines and DefaultAzureCredential read their configuration from the
+environment: those scenarios set exactly the variables the mock names, with every other
+credential-selecting variable cleared, for as long as their credentials live
+(:func:`scenario_environment`), and restore ``os.environ`` afterwards. Managed identity endpoints
+are served over a plain-HTTP loopback mount (Service Fabric over the HTTPS one), and IMDS's host is
+always that mount: no scenario can reach 169.254.169.254.
+
 Run them with pytest (``tests/conformance/test_scenarios.py``) or from your own suite with
 :func:`run_scenario`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .authority import DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT, Fault, MockAuthority
+from .authority import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_MI_CLIENT_ID,
+    DEFAULT_MI_OBJECT_ID,
+    DEFAULT_SECRET,
+    DEFAULT_TENANT,
+    DEFAULT_USERNAME,
+    SYSTEM_MI_CLIENT_ID,
+    Fault,
+    MockAuthority,
+)
 from .implementations import Implementation, Target
 from .mock.keys import ClientCertificate, generate_client_certificate
 
-__all__ = ["SCENARIOS", "Scenario", "ScenarioContext", "run_scenario", "scenario"]
+__all__ = [
+    "CREDENTIAL_VARIABLES",
+    "SCENARIOS",
+    "Scenario",
+    "ScenarioContext",
+    "run_scenario",
+    "scenario",
+    "scenario_environment",
+]
 
 SCOPE = "https://vault.azure.net/.default"
 OTHER_SCOPE = "https://storage.azure.com/.default"
 OTHER_TENANT = "22222222-2222-2222-2222-222222222222"
 CAE_CLAIMS_VALUE = ["cp1"]
+#: What a managed identity endpoint receives for SCOPE: the scope without ``/.default``.
+RESOURCE = "https://vault.azure.net"
+
+#: Environment variables that select credentials (EnvironmentCredential, workload identity, every
+#: managed identity source, Azure Pipelines, DefaultAzureCredential's narrowing): cleared for the
+#: scenarios that read the environment, whatever the machine running them has set.
+CREDENTIAL_VARIABLES = (
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_PASSWORD",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "AZURE_TENANT_ID",
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_USERNAME",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "SYSTEM_OIDCREQUESTURI",
+)
+
+
+@contextlib.contextmanager
+def scenario_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with every :data:`CREDENTIAL_VARIABLES` cleared and ``values`` set; restored
+    on exit.
+
+    Keep it for the whole life of the credentials made inside: ours read their source when built,
+    azure-identity's sync managed identity (MSAL) reads the variables again at every request.
+    """
+    names = {*CREDENTIAL_VARIABLES, *values}
+    saved = {name: os.environ.get(name) for name in names}
+    for name in CREDENTIAL_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass
@@ -46,6 +123,35 @@ class ScenarioContext:
 
     def token_requests(self) -> list[Any]:
         return self.authority.requests_to("token")
+
+    def managed_identity(self, **kwargs: Any) -> Any:
+        return self.impl.credential("managed_identity", self.target, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def closing(self, credential: Any) -> AsyncIterator[Any]:
+        """``credential``, closed on the way out even when an assertion failed."""
+        try:
+            yield credential
+        finally:
+            await self.impl.close(credential)
+
+    @contextlib.contextmanager
+    def managed_identity_source(self, source: str, *, thumbprint: str | None = None) -> Iterator[str]:
+        """The mock serving ``source``'s endpoint and the environment selecting it; yields the origin.
+
+        Every source but Service Fabric is served over plain HTTP (a new loopback mount, as on Azure);
+        Service Fabric uses the HTTPS mount, pinned by its certificate's thumbprint (or
+        ``thumbprint``). IMDS's host is always replaced by the plain-HTTP mount: nothing can reach
+        169.254.169.254.
+        """
+        with self.authority.serve_http() as http:
+            origin = self.target.authority if source == "service-fabric" else http.url
+            values = {
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST": http.url,
+                **self.authority.managed_identity_environment(source, origin, thumbprint=thumbprint),
+            }
+            with scenario_environment(values):
+                yield origin
 
     async def expect_failure(self, awaitable: Awaitable[Any]) -> BaseException:
         """Await ``awaitable`` and return the ClientAuthenticationError it raised."""
@@ -562,3 +668,333 @@ async def _workload_identity(ctx: ScenarioContext) -> None:
         await ctx.impl.close(credential)
     finally:
         os.unlink(path)
+
+
+# --- managed identity ------------------------------------------------------------------------
+
+
+def _only_request(ctx: ScenarioContext, endpoint: str) -> Any:
+    requests = ctx.authority.requests_to(endpoint)
+    assert len(requests) == 1, f"expected 1 request to {endpoint}, got {len(requests)}"
+    others = [r.endpoint for r in ctx.authority.requests if r.endpoint != endpoint]
+    assert not others, f"unexpected requests to {others}"
+    return requests[0]
+
+
+def _assert_managed_identity_token(
+    ctx: ScenarioContext, token: Any, source: str, client_id: str, *, user: str | None = None
+) -> None:
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None, "the returned token is not one the authority issued"
+    assert issued.grant_type == f"managed_identity:{source}", issued.grant_type
+    assert issued.client_id.lower() == client_id.lower(), (issued.client_id, client_id)
+    assert issued.scopes == (RESOURCE,), issued.scopes
+    assert issued.user == user, issued.user
+    assert token.expires_on > time.time() + 600, "the token's expiry was not read"
+
+
+async def _managed_identity_token(ctx: ScenarioContext, source: str, **kwargs: Any) -> Any:
+    """One token from a managed identity credential built (and closed) while ``source`` is selected."""
+    with ctx.managed_identity_source(source):
+        async with ctx.closing(ctx.managed_identity(**kwargs)) as credential:
+            return await ctx.impl.get_token(credential, SCOPE)
+
+
+@scenario("managed_identity_imds_system_assigned", needs="managed_identity")
+async def _imds_system(ctx: ScenarioContext) -> None:
+    """IMDS: GET with ``Metadata: true``, api-version 2018-02-01 and the resource (the scope without
+    ``/.default``); no identity parameter, so the system-assigned identity's token."""
+    token = await _managed_identity_token(ctx, "imds")
+    request = _only_request(ctx, "imds")
+    assert request.method == "GET"
+    assert request.headers.get("metadata") == "true", request.headers
+    assert request.query == {"api-version": "2018-02-01", "resource": RESOURCE}, request.query
+    _assert_managed_identity_token(ctx, token, "imds", SYSTEM_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_imds_client_id", needs="managed_identity")
+async def _imds_client_id(ctx: ScenarioContext) -> None:
+    """IMDS: a user-assigned identity named by ``client_id=`` is the ``client_id`` query parameter."""
+    token = await _managed_identity_token(ctx, "imds", client_id=DEFAULT_MI_CLIENT_ID)
+    request = _only_request(ctx, "imds")
+    assert request.headers.get("metadata") == "true", request.headers
+    assert request.query == {
+        "api-version": "2018-02-01",
+        "resource": RESOURCE,
+        "client_id": DEFAULT_MI_CLIENT_ID,
+    }, request.query
+    _assert_managed_identity_token(ctx, token, "imds", DEFAULT_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_imds_object_id", needs="managed_identity")
+async def _imds_object_id(ctx: ScenarioContext) -> None:
+    """IMDS: ``identity_config={"object_id": ...}`` is the ``object_id`` query parameter."""
+    token = await _managed_identity_token(ctx, "imds", identity_config={"object_id": DEFAULT_MI_OBJECT_ID})
+    request = _only_request(ctx, "imds")
+    assert request.headers.get("metadata") == "true", request.headers
+    assert request.query == {
+        "api-version": "2018-02-01",
+        "resource": RESOURCE,
+        "object_id": DEFAULT_MI_OBJECT_ID,
+    }, request.query
+    _assert_managed_identity_token(ctx, token, "imds", DEFAULT_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_imds_retries_503", needs="managed_identity")
+async def _imds_retry(ctx: ScenarioContext) -> None:
+    """IMDS: a 503 is retried (IMDS's retry guidance); the second attempt's token comes back."""
+    ctx.authority.inject(Fault.status(503), endpoint="imds")
+    token = await _managed_identity_token(ctx, "imds")
+    requests = ctx.authority.requests_to("imds")
+    assert [r.fault is not None for r in requests] == [True, False], [r.fault for r in requests]
+    assert requests[0].query == requests[1].query
+    _assert_managed_identity_token(ctx, token, "imds", SYSTEM_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_token_cached", needs="managed_identity")
+async def _mi_cached(ctx: ScenarioContext) -> None:
+    """A second request for the same scope is served from the cache: no second request to IMDS."""
+    with ctx.managed_identity_source("imds"):
+        async with ctx.closing(ctx.managed_identity()) as credential:
+            first = await ctx.impl.get_token(credential, SCOPE)
+            second = await ctx.impl.get_token(credential, SCOPE)
+            assert len(ctx.authority.requests_to("imds")) == 1, "the second token must come from the cache"
+            assert second.token == first.token
+            await ctx.impl.get_token(credential, OTHER_SCOPE)
+            assert len(ctx.authority.requests_to("imds")) == 2, "another scope is another token"
+
+
+@scenario("managed_identity_imds_unknown_identity", needs="managed_identity")
+async def _imds_unknown(ctx: ScenarioContext) -> None:
+    """IMDS: a user-assigned identity that is not assigned (HTTP 400) makes the credential
+    unavailable (CredentialUnavailableError, so a chain moves on), after one request."""
+    unknown = str(uuid.uuid4())
+    with ctx.managed_identity_source("imds"):
+        async with ctx.closing(ctx.managed_identity(client_id=unknown)) as credential:
+            error = await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    unavailable = ctx.impl.unavailable_error()
+    assert isinstance(error, unavailable), f"{type(error).__name__} is not a {unavailable.__name__}"
+    request = _only_request(ctx, "imds")
+    assert request.query.get("client_id") == unknown
+
+
+@scenario("managed_identity_app_service_system_assigned", needs="managed_identity")
+async def _app_service_system(ctx: ScenarioContext) -> None:
+    """App Service: GET ``$IDENTITY_ENDPOINT`` with ``X-IDENTITY-HEADER: $IDENTITY_HEADER`` and
+    api-version 2019-08-01."""
+    token = await _managed_identity_token(ctx, "app-service")
+    request = _only_request(ctx, "app-service")
+    assert request.method == "GET"
+    assert request.headers.get("x-identity-header") == ctx.authority.identity_header
+    assert request.query == {"api-version": "2019-08-01", "resource": RESOURCE}, request.query
+    _assert_managed_identity_token(ctx, token, "app-service", SYSTEM_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_app_service_user_assigned", needs="managed_identity")
+async def _app_service_user(ctx: ScenarioContext) -> None:
+    """App Service: a user-assigned identity by client id is the ``client_id`` query parameter."""
+    token = await _managed_identity_token(ctx, "app-service", client_id=DEFAULT_MI_CLIENT_ID)
+    request = _only_request(ctx, "app-service")
+    assert request.headers.get("x-identity-header") == ctx.authority.identity_header
+    assert request.query == {
+        "api-version": "2019-08-01",
+        "resource": RESOURCE,
+        "client_id": DEFAULT_MI_CLIENT_ID,
+    }, request.query
+    _assert_managed_identity_token(ctx, token, "app-service", DEFAULT_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_azure_ml_client_id", needs="managed_identity")
+async def _azure_ml(ctx: ScenarioContext) -> None:
+    """Azure ML: GET ``$MSI_ENDPOINT`` with the ``secret`` header, api-version 2017-09-01 and the
+    2017 API's ``clientid`` spelling of a user-assigned client id."""
+    token = await _managed_identity_token(ctx, "azure-ml", client_id=DEFAULT_MI_CLIENT_ID)
+    request = _only_request(ctx, "azure-ml")
+    assert request.method == "GET"
+    assert request.headers.get("secret") == ctx.authority.msi_secret
+    assert request.query == {
+        "api-version": "2017-09-01",
+        "resource": RESOURCE,
+        "clientid": DEFAULT_MI_CLIENT_ID,
+    }, request.query
+    _assert_managed_identity_token(ctx, token, "azure-ml", DEFAULT_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_cloud_shell", needs="managed_identity")
+async def _cloud_shell(ctx: ScenarioContext) -> None:
+    """Cloud Shell: POST ``$MSI_ENDPOINT`` with the resource as a form field and ``Metadata: true``;
+    the token is the signed-in user's."""
+    from .authority import CLOUD_SHELL_CLIENT_ID
+
+    token = await _managed_identity_token(ctx, "cloud-shell")
+    request = _only_request(ctx, "cloud-shell")
+    assert request.method == "POST"
+    assert request.headers.get("metadata") == "true", request.headers
+    assert request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    assert request.form == {"resource": RESOURCE}, request.form
+    _assert_managed_identity_token(ctx, token, "cloud-shell", CLOUD_SHELL_CLIENT_ID, user=DEFAULT_USERNAME)
+
+
+@scenario("managed_identity_service_fabric", needs="managed_identity")
+async def _service_fabric(ctx: ScenarioContext) -> None:
+    """Service Fabric: GET ``$IDENTITY_ENDPOINT`` over HTTPS with the ``Secret`` header and
+    api-version 2019-07-01-preview; the server certificate is the one IDENTITY_SERVER_THUMBPRINT names
+    (the mock's CA is not trusted by these credentials)."""
+    token = await _managed_identity_token(ctx, "service-fabric")
+    request = _only_request(ctx, "service-fabric")
+    assert request.method == "GET"
+    assert request.url.startswith("https://"), request.url
+    assert request.headers.get("secret") == ctx.authority.identity_header
+    assert request.query == {"api-version": "2019-07-01-preview", "resource": RESOURCE}, request.query
+    _assert_managed_identity_token(ctx, token, "service-fabric", SYSTEM_MI_CLIENT_ID)
+
+
+@scenario("managed_identity_service_fabric_pin_mismatch", needs="managed_identity")
+async def _service_fabric_pin(ctx: ScenarioContext) -> None:
+    """Service Fabric: a server certificate other than the pinned one fails the connection before the
+    request (and its ``Secret`` header) is sent.
+
+    Ours raises ClientAuthenticationError. azure-identity's sync credential (MSAL's pinning adapter)
+    lets ``requests.exceptions.SSLError`` escape unwrapped: accepted here, since what matters is that
+    nothing was sent.
+    """
+    with ctx.managed_identity_source("service-fabric", thumbprint="0F" * 20):
+        async with ctx.closing(ctx.managed_identity()) as credential:
+            if ctx.impl.library == "identity":
+                await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+            else:
+                try:
+                    await ctx.impl.get_token(credential, SCOPE)
+                except Exception as exc:
+                    assert "thumbprint" in str(exc).lower(), f"{type(exc).__name__}: {exc}"
+                else:
+                    raise AssertionError("a token was returned by a server whose certificate is not pinned")
+    assert ctx.authority.requests_to("service-fabric") == [], "the request reached an unpinned server"
+
+
+# --- Azure Pipelines -------------------------------------------------------------------------
+
+
+def _pipeline_connection(ctx: ScenarioContext) -> tuple[Any, str]:
+    """A new app with an Azure DevOps service connection; returns it and its system access token."""
+    client_id = str(uuid.uuid4())
+    access_token = f"system-access-token-{uuid.uuid4().hex}"
+    ctx.authority.add_application(DEFAULT_TENANT, client_id)
+    connection = ctx.authority.add_pipeline_service_connection(
+        DEFAULT_TENANT, client_id, str(uuid.uuid4()), system_access_token=access_token
+    )
+    return connection, access_token
+
+
+def _pipelines_credential(ctx: ScenarioContext, connection: Any, access_token: str) -> Any:
+    return ctx.impl.credential(
+        "azure_pipelines",
+        ctx.target,
+        connection.tenant_id,
+        connection.client_id,
+        connection.service_connection_id,
+        access_token,
+    )
+
+
+@scenario("azure_pipelines_oidc_then_assertion", needs="azure_pipelines")
+async def _pipelines(ctx: ScenarioContext) -> None:
+    """Azure Pipelines: POST ``$SYSTEM_OIDCREQUESTURI?api-version=7.1&serviceConnectionId=<id>`` with
+    the system access token as a bearer token and ``X-TFS-FedAuthRedirect: Suppress``; the OIDC token
+    it returns is the client assertion of a client-credentials request."""
+    import jwt
+
+    connection, access_token = _pipeline_connection(ctx)
+    uri = connection.oidc_request_uri(ctx.target.authority)
+    with scenario_environment({"SYSTEM_OIDCREQUESTURI": uri}):
+        async with ctx.closing(_pipelines_credential(ctx, connection, access_token)) as credential:
+            token = await ctx.impl.get_token(credential, SCOPE)
+    endpoints = [r.endpoint for r in ctx.authority.requests if r.endpoint != "openid-configuration"]
+    assert endpoints == ["pipelines-oidc", "token"], endpoints
+    oidc = ctx.authority.requests_to("pipelines-oidc")[0]
+    assert oidc.method == "POST"
+    assert oidc.path == connection.oidc_request_path, oidc.path
+    assert oidc.query == {"api-version": "7.1", "serviceConnectionId": connection.service_connection_id}
+    assert oidc.headers.get("authorization") == f"Bearer {access_token}"
+    assert oidc.headers.get("x-tfs-fedauthredirect") == "Suppress"
+    assert oidc.headers.get("content-type", "").startswith("application/json")
+    form = ctx.token_requests()[0].form
+    assert form["grant_type"] == "client_credentials"
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert form["client_id"] == connection.client_id
+    claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+    assert claims["iss"] == connection.issuer.issuer, claims
+    assert claims["sub"] == connection.subject, claims
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None
+    assert issued.client_id == connection.client_id
+
+
+@scenario("azure_pipelines_wrong_system_access_token", needs="azure_pipelines")
+async def _pipelines_refused(ctx: ScenarioContext) -> None:
+    """Azure Pipelines: a system access token Azure DevOps refuses (401) is an authentication error,
+    and no token request follows."""
+    connection, _ = _pipeline_connection(ctx)
+    uri = connection.oidc_request_uri(ctx.target.authority)
+    with scenario_environment({"SYSTEM_OIDCREQUESTURI": uri}):
+        refused = _pipelines_credential(ctx, connection, "not-the-system-access-token")
+        async with ctx.closing(refused) as credential:
+            await ctx.expect_failure(ctx.impl.get_token(credential, SCOPE))
+    assert ctx.authority.requests_to("pipelines-oidc"), "the OIDC endpoint was not asked"
+    assert ctx.authority.requests_to("pipelines-signin") == [], "the sign-in redirect was followed"
+    assert ctx.token_requests() == []
+
+
+# --- DefaultAzureCredential ------------------------------------------------------------------
+
+
+def _selected_member(credential: Any) -> str | None:
+    """The member DefaultAzureCredential settled on, where the implementation says (ours does)."""
+    name = getattr(credential, "selected_credential_name", None)
+    return name if isinstance(name, str) else None
+
+
+@scenario("default_selects_environment", needs="default")
+async def _default_environment(ctx: ScenarioContext) -> None:
+    """DefaultAzureCredential with AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET (and
+    AZURE_AUTHORITY_HOST) set: the environment member gets the token; managed identity is not asked."""
+    with (
+        ctx.authority.serve_http() as http,
+        scenario_environment(
+            {
+                "AZURE_TENANT_ID": DEFAULT_TENANT,
+                "AZURE_CLIENT_ID": DEFAULT_CLIENT_ID,
+                "AZURE_CLIENT_SECRET": DEFAULT_SECRET,
+                "AZURE_AUTHORITY_HOST": ctx.target.authority,
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST": http.url,
+            }
+        ),
+    ):
+        async with ctx.closing(ctx.impl.credential("default", ctx.target)) as credential:
+            token = await ctx.impl.get_token(credential, SCOPE)
+            selected = _selected_member(credential)
+    requests = ctx.token_requests()
+    assert len(requests) == 1, len(requests)
+    assert _form_without_volatile(requests[0].form)["client_secret"] == DEFAULT_SECRET
+    endpoints = {r.endpoint for r in ctx.authority.requests}
+    assert endpoints <= {"openid-configuration", "token"}, endpoints
+    issued = ctx.authority.describe_token(token.token)
+    assert issued is not None
+    assert (issued.client_id, issued.grant_type) == (DEFAULT_CLIENT_ID, "client_credentials"), issued
+    if ctx.impl.library == "identity":
+        assert selected == "EnvironmentCredential", selected
+
+
+@scenario("default_selects_managed_identity", needs="default")
+async def _default_managed_identity(ctx: ScenarioContext) -> None:
+    """DefaultAzureCredential on App Service (no service principal in the environment): the managed
+    identity member gets the token; nothing is sent to Entra."""
+    with ctx.managed_identity_source("app-service"):
+        async with ctx.closing(ctx.impl.credential("default", ctx.target)) as credential:
+            token = await ctx.impl.get_token(credential, SCOPE)
+            selected = _selected_member(credential)
+    request = _only_request(ctx, "app-service")
+    assert request.headers.get("x-identity-header") == ctx.authority.identity_header
+    _assert_managed_identity_token(ctx, token, "app-service", SYSTEM_MI_CLIENT_ID)
+    if ctx.impl.library == "identity":
+        assert selected == "ManagedIdentityCredential", selected
