@@ -165,9 +165,9 @@ def managed_identity_setup(
         if setup_errors:
             return _failing(ProtocolError(setup_errors[0]))
         if kind == "imds":
-            probe = (
-                enable_imds_probe if enable_imds_probe is not None else (WITHIN_CHAIN.get() and not pod_host)
-            )
+            # A pod identity host is assumed to be there (reference §3.6), whatever asked for a probe.
+            asked = enable_imds_probe if enable_imds_probe is not None else WITHIN_CHAIN.get()
+            probe = asked and not pod_host
             return imds.imds_flow(
                 imds.imds_endpoint(settings.endpoint),
                 resource,

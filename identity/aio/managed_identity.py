@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,10 +105,41 @@ class ManagedIdentityCredential(AsyncCredential):
         await super().close()
 
 
-def _pinned(setup: ManagedIdentitySetup) -> httpx.AsyncHTTPTransport | None:
-    from protocol.managed_identity.pinning import pinned_async_transport
+class _PinnedPerLoop(httpx.AsyncBaseTransport):
+    """A pinned transport for each running event loop.
 
+    The driver opens one client per loop, but a transport handed to it is shared by all of them,
+    and a connection pool belongs to the loop that opened its connections: a second loop (another
+    thread, a later ``asyncio.run``) must not reuse them.
+    """
+
+    def __init__(self, thumbprint: str) -> None:
+        from protocol.managed_identity.pinning import normalize_thumbprint
+
+        self._thumbprint = normalize_thumbprint(thumbprint)
+        self._transports: weakref.WeakKeyDictionary[Any, httpx.AsyncHTTPTransport]
+        self._transports = weakref.WeakKeyDictionary()
+
+    def _current(self) -> httpx.AsyncHTTPTransport:
+        from protocol.managed_identity.pinning import pinned_async_transport
+
+        loop = asyncio.get_running_loop()
+        transport = self._transports.get(loop)
+        if transport is None:
+            transport = self._transports[loop] = pinned_async_transport(self._thumbprint)
+        return transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._current().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        transport = self._transports.pop(asyncio.get_running_loop(), None)
+        if transport is not None:
+            await transport.aclose()
+
+
+def _pinned(setup: ManagedIdentitySetup) -> httpx.AsyncBaseTransport | None:
     try:
-        return pinned_async_transport(setup.settings.thumbprint)
+        return _PinnedPerLoop(setup.settings.thumbprint)
     except ValueError:
         return None  # the core reports the bad thumbprint at get_token

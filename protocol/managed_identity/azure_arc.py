@@ -96,7 +96,9 @@ def read_key_file(challenge: str | None, directory: str) -> str:
         )
     path = realm.strip().strip('"')
     problem = ""
-    if os.path.normcase(os.path.realpath(os.path.dirname(path))) != os.path.normcase(
+    if "\x00" in path:  # the os functions below raise ValueError on it
+        problem = "it contains a NUL character"
+    elif os.path.normcase(os.path.realpath(os.path.dirname(path))) != os.path.normcase(
         os.path.realpath(directory)
     ):
         problem = f"it is not in {directory}"

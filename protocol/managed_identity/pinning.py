@@ -57,7 +57,9 @@ def _context() -> ssl.SSLContext:
 
 def _check(stream: Any, pin: bytes) -> None:
     ssl_object = stream.get_extra_info("ssl_object")
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    # httpcore's sync stream hands out the low-level ``_ssl._SSLSocket``, whose ``getpeercert`` takes
+    # its argument positionally only (``ssl.SSLObject``, from the async backend, accepts both).
+    der = ssl_object.getpeercert(True) if ssl_object is not None else None
     if not der or not hmac.compare_digest(hashlib.sha1(der).digest(), pin):  # noqa: S324 - the platform's pin is SHA-1
         seen = hashlib.sha1(der).hexdigest().upper() if der else "none"  # noqa: S324
         raise CertificatePinError(
