@@ -62,9 +62,11 @@ class ProtocolError(Exception):
 class TransportError(ProtocolError):
     """No HTTP response was received (connection refused, reset, timed out, TLS failure)."""
 
-    def __init__(self, message: str, *, url: str = "") -> None:
+    def __init__(self, message: str, *, url: str = "", retryable: bool = True) -> None:
         super().__init__(message)
         self.url = url
+        #: False when trying again cannot help (the server's certificate is not the pinned one).
+        self.retryable = retryable
 
 
 class MalformedResponseError(ProtocolError):
@@ -161,7 +163,9 @@ def translate_transport_error(exc: httpx.RequestError, request: httpx.Request) -
     else:
         kind = "the request failed"
     if getattr(exc, "explains", False):  # our own transports' failures say what happened
-        return TransportError(f"{request.method} {url}: {exc}", url=str(url))
+        return TransportError(
+            f"{request.method} {url}: {exc}", url=str(url), retryable=bool(getattr(exc, "retryable", True))
+        )
     message = (
         f"{request.method} {url}: {kind} ({type(exc).__name__}). "
         "Check network connectivity, proxy settings (HTTPS_PROXY, NO_PROXY) and the authority host."

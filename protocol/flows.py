@@ -86,7 +86,9 @@ def exchange(
         sent_at = clock()
         try:
             response = yield request
-        except TransportError:
+        except TransportError as failure:
+            if not failure.retryable:
+                raise
             delay = next_retry_delay(
                 policy,
                 retries_done=retries,

@@ -16,6 +16,7 @@ in the token response, else the token is for the system identity and is refused.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 import httpx
@@ -106,11 +107,14 @@ def read_key_file(challenge: str | None, directory: str) -> str:
         problem = "it does not have the .key extension"
     else:
         try:
-            size = os.stat(path).st_size
+            info = os.stat(path)
         except OSError as exc:
             problem = f"it cannot be read ({exc.strerror})"
         else:
-            if size > MAX_KEY_FILE_SIZE:
+            size = info.st_size
+            if not stat.S_ISREG(info.st_mode):
+                problem = "it is not a regular file"
+            elif size > MAX_KEY_FILE_SIZE:
                 problem = f"it is larger than {MAX_KEY_FILE_SIZE} bytes"
     if problem:
         raise ArcKeyFileError(f"Azure Arc managed identity: the key file path is invalid: {path}: {problem}.")

@@ -32,6 +32,7 @@ class CertificatePinError(httpx.ConnectError):
     """The server's certificate is not the pinned one."""
 
     explains = True
+    retryable = False  # the same server presents the same certificate
 
 
 def normalize_thumbprint(value: str) -> str:

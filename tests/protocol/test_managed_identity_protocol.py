@@ -1242,6 +1242,43 @@ def test_read_key_file_nul_byte(property_key_directory: Path) -> None:
             read_key_file(header, str(property_key_directory))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_read_key_file_refuses_a_named_pipe(tmp_path: Path) -> None:
+    # Opening a FIFO would block until someone writes to it: it is refused before any open().
+    fifo = tmp_path / "agent.key"
+    os.mkfifo(fifo)
+    with pytest.raises(ArcKeyFileError, match="it is not a regular file"):
+        read_key_file(f"Basic realm={fifo}", str(tmp_path))
+
+
+def test_a_transport_error_that_cannot_improve_is_not_retried() -> None:
+    from protocol.flows import exchange
+    from protocol.retry import RetryPolicy
+
+    sent: list[httpx.Request] = []
+
+    def send(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise TransportError("pinned certificate mismatch", retryable=False)
+
+    flow = exchange(lambda: httpx.Request("GET", "https://127.0.0.1/x"), RetryPolicy(max_retries=3))
+    with pytest.raises(TransportError, match="pinned certificate mismatch"):
+        run_sync_flow(flow, send)
+    assert len(sent) == 1
+
+
+def test_pin_errors_translate_to_unretryable_transport_errors() -> None:
+    from protocol.errors import translate_transport_error
+
+    request = httpx.Request("GET", "https://127.0.0.1:1/token?secret=x")
+    error = translate_transport_error(pinning.CertificatePinError("thumbprint mismatch"), request)
+    assert error.retryable is False
+    assert "thumbprint mismatch" in error.message
+    assert "secret" not in error.message
+    plain = translate_transport_error(httpx.ConnectError("refused"), request)
+    assert plain.retryable is True
+
+
 def test_every_managed_identity_error_is_a_protocol_error() -> None:
     for cls in (ArcKeyFileError, SourceUnavailableError, MalformedResponseError, ServiceError):
         assert issubclass(cls, ProtocolError)
