@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -262,9 +263,19 @@ def managed_identity_setup(
     return setup
 
 
-def client_options(http_options: Mapping[str, Any]) -> dict[str, Any]:
-    """The client options of a managed identity credential: the defaults above, then the caller's."""
-    return {**_CLIENT_DEFAULTS, **http_options}
+def client_options(settings: SourceSettings, http_options: Mapping[str, Any]) -> dict[str, Any]:
+    """The client options of a managed identity credential: the defaults above, then the caller's.
+
+    A plain-``http`` endpoint (IMDS, and the local endpoints of the other sources) needs no CA
+    store: the client gets a TLS context that trusts nothing, which costs under a millisecond where
+    loading the system store costs tens (and would fail closed, should the endpoint be ``https``).
+    """
+    options = dict(_CLIENT_DEFAULTS)
+    endpoint = imds.imds_endpoint(settings.endpoint) if settings.kind == "imds" else settings.endpoint
+    if settings.kind != "service_fabric" and endpoint.lower().startswith("http://"):
+        options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    options.update(http_options)
+    return options
 
 
 def workload_identity_client_id(client_id: str | None, identity: UserAssignedIdentity | None) -> str:
@@ -342,7 +353,9 @@ class ManagedIdentityCredential(SyncCredential):
         if transport is None and http_client is None and setup.settings.kind == "service_fabric":
             transport = _pinned(setup)
         self._driver = SyncDriver(
-            client=http_client, transport=transport, client_options=client_options(http.client_options)
+            client=http_client,
+            transport=transport,
+            client_options=client_options(setup.settings, http.client_options),
         )
 
     def get_token(

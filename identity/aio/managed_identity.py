@@ -71,7 +71,9 @@ class ManagedIdentityCredential(AsyncCredential):
         if transport is None and http_client is None and setup.settings.kind == "service_fabric":
             transport = _pinned(setup)
         self._driver = AsyncDriver(
-            client=http_client, transport=transport, client_options=client_options(http.client_options)
+            client=http_client,
+            transport=transport,
+            client_options=client_options(setup.settings, http.client_options),
         )
 
     async def get_token(

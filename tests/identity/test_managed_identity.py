@@ -1388,3 +1388,23 @@ async def test_errors_quoting_the_server_never_quote_the_token(mode: str, make: 
     with pytest.raises(ClientAuthenticationError) as caught:
         await call(mode, credential.get_token, SCOPE)
     assert_exception_has_no_canary(caught.value)
+
+
+def test_plain_http_endpoints_skip_the_system_ca_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    from identity.managed_identity import client_options
+    from protocol.managed_identity.selection import SourceSettings
+
+    imds_options = client_options(SourceSettings("imds", ""), {})
+    assert isinstance(imds_options["verify"], ssl.SSLContext)
+    assert imds_options["verify"].get_ca_certs() == []  # trusts nothing: fails closed on https
+    assert imds_options["verify"].verify_mode == ssl.CERT_REQUIRED
+    assert imds_options["trust_env"] is False  # never through a proxy
+    assert "verify" not in client_options(SourceSettings("app_service", "https://example.test/msi"), {})
+    assert "verify" not in client_options(
+        SourceSettings("service_fabric", "https://127.0.0.1:1/", "s", "AB"), {}
+    )
+    assert (
+        client_options(SourceSettings("imds", ""), {"verify": False})["verify"] is False
+    )  # the caller's wins
