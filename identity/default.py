@@ -33,7 +33,14 @@ from .chained import ChainedTokenCredential
 from .constants import EnvironmentVariables
 from .errors import CredentialUnavailableError
 
-__all__ = ["DefaultAzureCredential", "MemberSpec", "build_members", "member_specs"]
+__all__ = [
+    "Attempts",
+    "DefaultAzureCredential",
+    "MemberSpec",
+    "UnavailableMember",
+    "build_members",
+    "member_specs",
+]
 
 _LOGGER = logging.getLogger("identity")
 
@@ -227,10 +234,29 @@ def build_members(
     return tuple(members)
 
 
-def log_selection(attempts: list[tuple[str, float, str]], selected: str) -> None:
-    """INFO: which member was selected and how long each attempt took."""
-    detail = "; ".join(f"{name}: {outcome} in {seconds * 1000:.1f} ms" for name, seconds, outcome in attempts)
-    _LOGGER.info("DefaultAzureCredential selected %s (attempted: %s)", selected, detail)
+class Attempts:
+    """Times each member a ``DefaultAzureCredential`` asks, for the selection log (INFO: which member
+    was selected and how long each attempt took)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, str]] = []
+        self.winner: Any = None
+
+    def failed(self, member: Any, start: float, exc: BaseException) -> None:
+        outcome = "unavailable" if isinstance(exc, CredentialUnavailableError) else "failed"
+        self.rows.append((_name(member), time.perf_counter() - start, outcome))
+
+    def succeeded(self, member: Any, start: float) -> None:
+        self.rows.append((_name(member), time.perf_counter() - start, "succeeded"))
+        self.winner = member
+
+    def selected(self) -> Any:
+        """Log the selection and return the member that succeeded."""
+        detail = "; ".join(
+            f"{name}: {outcome} in {seconds * 1000:.1f} ms" for name, seconds, outcome in self.rows
+        )
+        _LOGGER.info("DefaultAzureCredential selected %s (attempted: %s)", _name(self.winner), detail)
+        return self.winner
 
 
 class DefaultAzureCredential(ChainedTokenCredential):
@@ -318,26 +344,20 @@ class DefaultAzureCredential(ChainedTokenCredential):
             result = call(selected)
             _LOGGER.info("DefaultAzureCredential acquired a token from %s", _name(selected))
             return result
-        attempts: list[tuple[str, float, str]] = []
-        winner: list[Any] = []
+        attempts = Attempts()
 
         def timed(member: Any) -> Any:
             start = time.perf_counter()
             try:
                 result = call(member)
-            except CredentialUnavailableError:
-                attempts.append((_name(member), time.perf_counter() - start, "unavailable"))
+            except Exception as exc:
+                attempts.failed(member, start, exc)
                 raise
-            except Exception:
-                attempts.append((_name(member), time.perf_counter() - start, "failed"))
-                raise
-            attempts.append((_name(member), time.perf_counter() - start, "succeeded"))
-            winner.append(member)
+            attempts.succeeded(member, start)
             return result
 
         result = super()._walk(timed)
-        self._selected = winner[0]
-        log_selection(attempts, _name(winner[0]))
+        self._selected = attempts.selected()
         return result
 
 

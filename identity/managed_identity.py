@@ -19,7 +19,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from protocol.retry import RetryPolicy
 from .chained import WITHIN_CHAIN
 from .constants import EnvironmentVariables
 from .credential import SyncCredential
+from .http_options import HttpOptions
 from .resource_core import ResourceCore, scope_to_resource
 from .settings import constructor_options
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -297,6 +298,46 @@ def workload_identity_client_id(client_id: str | None, identity: UserAssignedIde
     return chosen
 
 
+def configure(
+    credential: Any, arguments: dict[str, Any], workload_class: Callable[[], Any]
+) -> tuple[HttpOptions, ManagedIdentitySetup]:
+    """The constructor steps the sync class and its ``identity.aio`` twin share, given ``locals()``:
+    options, source selection and core, and the workload identity credential to delegate to when
+    that is the source (``workload_class()`` gives the sync or the async class).
+
+    Returns:
+        The HTTP options and the :class:`ManagedIdentitySetup`.
+    """
+    http = constructor_options(credential, arguments)
+    setup = managed_identity_setup(
+        type(credential).__name__,
+        client_id=arguments["client_id"],
+        identity_config=arguments["identity_config"],
+        retry_policy=http.retry_policy,
+        enable_imds_probe=arguments["_enable_imds_probe"],
+        exclude_workload_identity=arguments["_exclude_workload_identity_credential"],
+        within_dac=arguments["_within_dac"],
+        clock=time.time,
+    )
+    credential._setup = setup
+    credential._core = setup.core
+    credential._delegate = None
+    if setup.settings.kind == "workload_identity":
+        credential._delegate = workload_class()(
+            client_id=workload_identity_client_id(arguments["client_id"], setup.identity),
+            transport=arguments["transport"],
+            http_client=arguments["http_client"],
+            retry_policy=arguments["retry_policy"],
+        )
+    return http, setup
+
+
+def _workload_identity_class() -> Any:
+    from .workload_identity import WorkloadIdentityCredential
+
+    return WorkloadIdentityCredential
+
+
 class ManagedIdentityCredential(SyncCredential):
     """Authenticates with an Azure managed identity.
 
@@ -314,6 +355,9 @@ class ManagedIdentityCredential(SyncCredential):
         ValueError: conflicting identity arguments, or a user-assigned identity in Cloud Shell.
     """
 
+    _setup: ManagedIdentitySetup
+    _delegate: Any  # the workload identity credential, when that is the source
+
     def __init__(
         self,
         *,
@@ -327,29 +371,7 @@ class ManagedIdentityCredential(SyncCredential):
         _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
-        http = constructor_options(self, locals())
-        setup = managed_identity_setup(
-            type(self).__name__,
-            client_id=client_id,
-            identity_config=identity_config,
-            retry_policy=http.retry_policy,
-            enable_imds_probe=_enable_imds_probe,
-            exclude_workload_identity=_exclude_workload_identity_credential,
-            within_dac=_within_dac,
-            clock=time.time,
-        )
-        self._setup = setup
-        self._core = setup.core
-        self._delegate: Any = None
-        if setup.settings.kind == "workload_identity":
-            from .workload_identity import WorkloadIdentityCredential
-
-            self._delegate = WorkloadIdentityCredential(
-                client_id=workload_identity_client_id(client_id, setup.identity),
-                transport=transport,
-                http_client=http_client,
-                retry_policy=retry_policy,
-            )
+        http, setup = configure(self, locals(), _workload_identity_class)
         if transport is None and http_client is None and setup.settings.kind == "service_fabric":
             transport = _pinned(setup)
         self._driver = SyncDriver(

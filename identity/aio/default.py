@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..default import _SENTINEL, _name, build_members, log_selection, member_specs
+from ..default import _SENTINEL, Attempts, _name, build_members, member_specs
 from ..errors import CredentialUnavailableError
 from .chained import ChainedTokenCredential
 
@@ -81,24 +81,18 @@ class DefaultAzureCredential(ChainedTokenCredential):
         selected = self._selected
         if selected is not None:
             return await call(selected)
-        attempts: list[tuple[str, float, str]] = []
-        winner: list[Any] = []
+        attempts = Attempts()
 
         async def timed(member: Any) -> Any:
             start = time.perf_counter()
             try:
                 result = await call(member)
-            except CredentialUnavailableError:
-                attempts.append((_name(member), time.perf_counter() - start, "unavailable"))
+            except Exception as exc:
+                attempts.failed(member, start, exc)
                 raise
-            except Exception:
-                attempts.append((_name(member), time.perf_counter() - start, "failed"))
-                raise
-            attempts.append((_name(member), time.perf_counter() - start, "succeeded"))
-            winner.append(member)
+            attempts.succeeded(member, start)
             return result
 
         result = await super()._walk(timed)
-        self._selected = winner[0]
-        log_selection(attempts, _name(winner[0]))
+        self._selected = attempts.selected()
         return result

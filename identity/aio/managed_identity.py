@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -13,13 +12,7 @@ import httpx
 from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
-from ..managed_identity import (
-    ManagedIdentitySetup,
-    client_options,
-    managed_identity_setup,
-    workload_identity_client_id,
-)
-from ..settings import constructor_options
+from ..managed_identity import ManagedIdentitySetup, client_options, configure
 from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 from .credential import AsyncCredential
 
@@ -31,6 +24,9 @@ class ManagedIdentityCredential(AsyncCredential):
 
     Arguments as :class:`identity.ManagedIdentityCredential`, with async ``transport`` and ``http_client``.
     """
+
+    _setup: ManagedIdentitySetup
+    _delegate: Any  # the workload identity credential, when that is the source
 
     def __init__(
         self,
@@ -45,29 +41,7 @@ class ManagedIdentityCredential(AsyncCredential):
         _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
-        http = constructor_options(self, locals())
-        setup = managed_identity_setup(
-            type(self).__name__,
-            client_id=client_id,
-            identity_config=identity_config,
-            retry_policy=http.retry_policy,
-            enable_imds_probe=_enable_imds_probe,
-            exclude_workload_identity=_exclude_workload_identity_credential,
-            within_dac=_within_dac,
-            clock=time.time,
-        )
-        self._setup = setup
-        self._core = setup.core
-        self._delegate: Any = None
-        if setup.settings.kind == "workload_identity":
-            from .workload_identity import WorkloadIdentityCredential
-
-            self._delegate = WorkloadIdentityCredential(
-                client_id=workload_identity_client_id(client_id, setup.identity),
-                transport=transport,
-                http_client=http_client,
-                retry_policy=retry_policy,
-            )
+        http, setup = configure(self, locals(), _workload_identity_class)
         if transport is None and http_client is None and setup.settings.kind == "service_fabric":
             transport = _pinned(setup)
         self._driver = AsyncDriver(
@@ -105,6 +79,12 @@ class ManagedIdentityCredential(AsyncCredential):
         if self._delegate is not None:
             await self._delegate.close()
         await super().close()
+
+
+def _workload_identity_class() -> Any:
+    from .workload_identity import WorkloadIdentityCredential
+
+    return WorkloadIdentityCredential
 
 
 class _PinnedPerLoop(httpx.AsyncBaseTransport):
