@@ -15,8 +15,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import IO
 
 from .errors import ProtocolError
 
@@ -74,63 +76,78 @@ def _kill_tree(pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+#: Output beyond this is not read (a token response is a few kilobytes).
+MAX_OUTPUT = 1 << 20
+
+
+def _read(file: IO[bytes]) -> str:
+    file.seek(0)
+    return _decode(file.read(MAX_OUTPUT))
+
+
 def run_process(step: RunProcess) -> ProcessResult:
-    """Run ``step`` synchronously (the sync driver's implementation)."""
-    try:
-        process = subprocess.Popen(  # noqa: S603 - argv list, no shell, executable resolved by the caller
-            list(step.argv),
-            cwd=step.cwd,
-            env=None if step.env is None else dict(step.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=_POSIX,
-        )
-    except OSError as exc:
-        raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
-    with process:  # closes the pipes whatever happens
+    """Run ``step`` synchronously (the sync driver's implementation).
+
+    Output goes to unnamed temporary files, not pipes: the run ends when the process exits, even if
+    something it started in the background keeps its output handles open.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            stdout, stderr = process.communicate(timeout=step.timeout)
+            process = subprocess.Popen(  # noqa: S603 - argv list, no shell, executable resolved by the caller
+                list(step.argv),
+                cwd=step.cwd,
+                env=None if step.env is None else dict(step.env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=_POSIX,
+            )
+        except OSError as exc:
+            raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
+        try:
+            returncode = process.wait(timeout=step.timeout)
         except subprocess.TimeoutExpired as exc:
             _kill_tree(process.pid)
             process.kill()
-            process.communicate()  # the tree is dead: drains and closes at once
+            process.wait()
             raise _timed_out(step) from exc
         except BaseException:
             _kill_tree(process.pid)
             process.kill()
+            process.wait()
             raise
-    return ProcessResult(process.returncode, _decode(stdout), _decode(stderr))
+        return ProcessResult(returncode, _read(out), _read(err))
 
 
 async def run_process_async(step: RunProcess) -> ProcessResult:
     """Run ``step`` without blocking the event loop (the async driver's implementation)."""
     import asyncio
 
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *step.argv,
-            cwd=step.cwd,
-            env=None if step.env is None else dict(step.env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=_POSIX,
-        )
-    except OSError as exc:
-        raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), step.timeout)
-    except asyncio.TimeoutError as exc:
-        _kill_tree(process.pid)
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-        raise _timed_out(step) from exc
-    except BaseException:  # cancelled: do not leave the child running
-        _kill_tree(process.pid)
-        if process.returncode is None:
-            process.kill()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *step.argv,
+                cwd=step.cwd,
+                env=None if step.env is None else dict(step.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=_POSIX,
+            )
+        except OSError as exc:
+            raise ProcessError(f"Failed to execute '{step.argv[0]}': {exc.strerror or exc}") from exc
+        try:
+            returncode = await asyncio.wait_for(process.wait(), step.timeout)
+        except asyncio.TimeoutError as exc:
+            _kill_tree(process.pid)
+            if process.returncode is None:
+                process.kill()
             await process.wait()
-        raise
-    return ProcessResult(process.returncode or 0, _decode(stdout), _decode(stderr))
+            raise _timed_out(step) from exc
+        except BaseException:  # cancelled: do not leave the child running
+            _kill_tree(process.pid)
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            raise
+        return ProcessResult(returncode, _read(out), _read(err))
