@@ -142,6 +142,14 @@ def imds_flow(
             f"ManagedIdentityCredential authentication unavailable. Error: {message}"
         )
     if response.status_code >= 400:
+        content_type = response.headers.get("content-type", "")
+        if read_body(response) is None and not content_type.lower().startswith("application/json"):
+            # Not IMDS's JSON: a proxy or another service answers at this address.
+            raise SourceUnavailableError(
+                f"ManagedIdentityCredential authentication unavailable. The IMDS endpoint answered HTTP "
+                f'{response.status_code} with content type "{content_type or "none"}", not a managed '
+                "identity response: something else answers at this address."
+            )
         raise server_error("IMDS", response)
     on_available()
     return parse_token(response, requested_at=result.sent_at, source="IMDS", non_json_unavailable=True)

@@ -1129,6 +1129,23 @@ async def test_imds_other_403_is_an_authentication_error(mode: str, make: Creden
     assert len(endpoint.requests) == 1
 
 
+@pytest.mark.parametrize("status", [403, 404, 502])
+async def test_imds_error_status_with_a_foreign_body_is_unavailable(
+    mode: str, make: Credentials, status: int
+) -> None:
+    # Something other than IMDS (a proxy's HTML page) answers at its address: a chain moves on.
+    page = httpx.Response(
+        status, content=b"<html><body>Blocked by proxy</body></html>", headers={"content-type": "text/html"}
+    )
+    endpoint = Endpoint(*[page] * 6)
+    credential = make(endpoint)
+    make.no_sleep(credential)
+    with pytest.raises(CredentialUnavailableError) as caught:
+        await call(mode, credential.get_token, SCOPE)
+    assert f'answered HTTP {status} with content type "text/html"' in caught.value.message
+    assert "Blocked by proxy" not in caught.value.message
+
+
 async def test_imds_500_after_five_retries(mode: str, make: Credentials) -> None:
     endpoint = Endpoint(
         *[httpx.Response(500, json={"error": "server_error", "error_description": "boom"})] * 6
