@@ -47,6 +47,9 @@ class HttpOptions:
 
     client_options: dict[str, Any] = field(default_factory=dict)
     retry_policy: RetryPolicy | None = None
+    #: The ``RetryPolicy`` fields the azure-core ``retry_*`` keywords set, to apply over a
+    #: credential's own default policy (managed identity's IMDS policy, for one).
+    retry_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def _verify(value: Any) -> bool | ssl.SSLContext:
@@ -117,14 +120,11 @@ def http_options(
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number of seconds >= 0")
             backoff[key] = float(value)
-    if retries or backoff:
-        policy = policy or RetryPolicy()
-        if "backoff_factor" in backoff:
-            policy = replace(policy, backoff_factor=backoff["backoff_factor"])
-        if "backoff_max" in backoff:
-            policy = replace(policy, backoff_max=backoff["backoff_max"])
-        if retries:
-            if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in retries):
-                raise ValueError(f"{', '.join(retry_names)} must be integers >= 0")
-            policy = replace(policy, max_retries=min(retries))
-    return HttpOptions(client, policy)
+    overrides: dict[str, Any] = dict(backoff)
+    if retries:
+        if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in retries):
+            raise ValueError(f"{', '.join(retry_names)} must be integers >= 0")
+        overrides["max_retries"] = min(retries)
+    if overrides:
+        policy = replace(policy or RetryPolicy(), **overrides)
+    return HttpOptions(client, policy, overrides)

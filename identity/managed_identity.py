@@ -20,7 +20,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -136,6 +136,7 @@ def managed_identity_setup(
     identity_config: Mapping[str, str] | None,
     retry_policy: RetryPolicy | None,
     enable_imds_probe: bool | None,
+    retry_overrides: Mapping[str, Any] | None = None,
     exclude_workload_identity: bool,
     within_dac: bool,
     clock: Clock,
@@ -157,6 +158,7 @@ def managed_identity_setup(
     label = LABELS[settings.kind]
     _LOGGER.info("%s will use %s%s", credential, label, f" with {identity}" if identity else "")
     state = _ImdsState()
+    overrides = dict(retry_overrides or {})
     pod_host = os.environ.get(EnvironmentVariables.AZURE_POD_IDENTITY_AUTHORITY_HOST, "")
     setup_errors: list[str] = []
 
@@ -175,11 +177,11 @@ def managed_identity_setup(
                 resource,
                 identity,
                 probe=probe and not state.available,
-                policy=retry_policy or imds.IMDS_RETRY,
+                policy=retry_policy or replace(imds.IMDS_RETRY, **overrides),
                 clock=clock,
                 on_available=state.confirm,
             )
-        policy = retry_policy or RetryPolicy()
+        policy = retry_policy or replace(RetryPolicy(), **overrides)
         if kind == "azure_arc":
             try:
                 directory = azure_arc.default_key_directory()
@@ -313,7 +315,10 @@ def configure(
         type(credential).__name__,
         client_id=arguments["client_id"],
         identity_config=arguments["identity_config"],
-        retry_policy=http.retry_policy,
+        # An explicit policy (with any retry_* keywords applied); else the keywords go over the
+        # source's own default policy.
+        retry_policy=http.retry_policy if arguments["retry_policy"] is not None else None,
+        retry_overrides=http.retry_overrides,
         enable_imds_probe=arguments["_enable_imds_probe"],
         exclude_workload_identity=arguments["_exclude_workload_identity_credential"],
         within_dac=arguments["_within_dac"],

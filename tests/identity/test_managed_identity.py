@@ -1146,6 +1146,20 @@ async def test_imds_error_status_with_a_foreign_body_is_unavailable(
     assert "Blocked by proxy" not in caught.value.message
 
 
+async def test_retry_keywords_apply_over_the_imds_policy(mode: str, make: Credentials) -> None:
+    # azure-core's retry keywords change the fields they name; IMDS keeps its statuses (404, 410)
+    # and its longer 410 backoff.
+    endpoint = Endpoint(httpx.Response(404), httpx.Response(410))
+    credential = make(endpoint, retry_backoff_factor=0.01, retry_total=4)
+    sleeps = make.no_sleep(credential)
+    token = await call(mode, credential.get_token, SCOPE)
+    assert token.token == f"{ACCESS_TOKEN}-3"
+    assert len(endpoint.requests) == 3
+    assert len(sleeps) == 2
+    assert sleeps[0] <= 0.012  # 404: the caller's backoff factor
+    assert sleeps[1] >= 4.8  # 410, second retry: 3 s * 2 (+/- 20 %)
+
+
 async def test_imds_500_after_five_retries(mode: str, make: Credentials) -> None:
     endpoint = Endpoint(
         *[httpx.Response(500, json={"error": "server_error", "error_description": "boom"})] * 6
