@@ -45,6 +45,7 @@ __all__ = [
 _LOGGER = logging.getLogger("identity")
 
 _SENTINEL: Any = object()
+_NOT_PROVIDED = "_not_provided"
 
 #: (class name, exclude keyword, group, available in identity.aio, provided by this release)
 _MEMBERS: tuple[tuple[str, str, str, bool, bool], ...] = (
@@ -125,14 +126,6 @@ def member_specs(
     setting = _token_credentials_setting(bool(arguments.get("require_envvar")), is_async)
     explicit = {keyword: arguments.get(keyword) for _, keyword, *_ in _MEMBERS}
     excluded = _excluded(setting, explicit, is_async)
-    provided = {name for name, _, _, _, ok in _MEMBERS if ok}
-    if setting and setting not in ("dev", "prod"):
-        chosen = next(name for name in excluded if name.lower() == setting)
-        if chosen not in provided:
-            raise ValueError(
-                f"AZURE_TOKEN_CREDENTIALS selects {chosen}, which this release of entra-identity does not "
-                "provide yet. Select another credential, 'dev' or 'prod'."
-            )
     env_tenant = os.environ.get(EnvironmentVariables.AZURE_TENANT_ID)
     env_client = os.environ.get(EnvironmentVariables.AZURE_CLIENT_ID)
     mi_client_id = arguments.get("managed_identity_client_id", _SENTINEL)
@@ -144,6 +137,9 @@ def member_specs(
     process_timeout = arguments.get("process_timeout", 10)
     forwarded = dict(kwargs)
     identity_config = forwarded.pop("identity_config", None)
+    # The AKS proxy mode is for a WorkloadIdentityCredential of its own: inside the chain
+    # azure-identity drops the flag, and so do we.
+    forwarded.pop("enable_azure_proxy", None)
     # Options of Entra credentials only; the managed identity credential takes HTTP options only.
     entra_only: dict[str, Any] = {
         name: forwarded.pop(name)
@@ -163,7 +159,10 @@ def member_specs(
         if (is_async and not in_async) or excluded.get(name, True):
             continue
         if not ok:
-            _LOGGER.debug("DefaultAzureCredential: %s is not provided by this release; skipped.", name)
+            if setting == name.lower():  # asked for by name: say why it cannot answer
+                specs.append(MemberSpec(name, {_NOT_PROVIDED: True}))
+            else:
+                _LOGGER.debug("DefaultAzureCredential: %s is not provided by this release; skipped.", name)
             continue
         if name == "EnvironmentCredential":
             specs.append(MemberSpec(name, {**entra, "_within_dac": True}))
@@ -223,6 +222,16 @@ def build_members(
     unavailable placeholder (its configuration is optional for a chain)."""
     members: list[Any] = []
     for spec in specs:
+        if spec.arguments.get(_NOT_PROVIDED):
+            members.append(
+                placeholder(
+                    spec.name,
+                    f"{spec.name} is not available in this release of entra-identity (it arrives with the "
+                    "user sign-in credentials). AZURE_TOKEN_CREDENTIALS selects it; select 'dev', 'prod' or "
+                    "another credential instead.",
+                )
+            )
+            continue
         cls = resolve(spec.name)
         if spec.name == "WorkloadIdentityCredential":
             try:
@@ -232,6 +241,11 @@ def build_members(
             continue
         members.append(cls(**spec.arguments))
     return tuple(members)
+
+
+def log_sticky(selected: Any) -> None:
+    """INFO, as azure-identity logs every token the selected member provides."""
+    _LOGGER.info("DefaultAzureCredential acquired a token from %s", _name(selected))
 
 
 class Attempts:
@@ -342,7 +356,7 @@ class DefaultAzureCredential(ChainedTokenCredential):
         selected = self._selected
         if selected is not None:
             result = call(selected)
-            _LOGGER.info("DefaultAzureCredential acquired a token from %s", _name(selected))
+            log_sticky(selected)
             return result
         attempts = Attempts()
 

@@ -333,6 +333,7 @@ def configure(
             transport=arguments["transport"],
             http_client=arguments["http_client"],
             retry_policy=arguments["retry_policy"],
+            **(arguments.get("kwargs") or {}),  # the HTTP keywords (connection_timeout, retry_*...)
         )
     return http, setup
 

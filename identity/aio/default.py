@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..default import _SENTINEL, Attempts, _name, build_members, member_specs
+from ..default import _SENTINEL, Attempts, _name, build_members, log_sticky, member_specs
 from ..errors import CredentialUnavailableError
 from .chained import ChainedTokenCredential
 
@@ -80,7 +80,9 @@ class DefaultAzureCredential(ChainedTokenCredential):
     async def _walk(self, call: Any) -> Any:
         selected = self._selected
         if selected is not None:
-            return await call(selected)
+            result = await call(selected)
+            log_sticky(selected)
+            return result
         attempts = Attempts()
 
         async def timed(member: Any) -> Any:

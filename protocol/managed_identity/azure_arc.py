@@ -120,12 +120,18 @@ def read_key_file(challenge: str | None, directory: str) -> str:
         raise ArcKeyFileError(f"Azure Arc managed identity: the key file path is invalid: {path}: {problem}.")
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read(MAX_KEY_FILE_SIZE + 1)
+            key = handle.read(MAX_KEY_FILE_SIZE + 1)
     except (OSError, UnicodeDecodeError) as exc:
         raise ArcKeyFileError(
             f"Azure Arc managed identity: cannot read the key file {path} ({exc}). The user running this "
             "process must be a member of the 'himds' group (Linux) or an administrator (Windows)."
         ) from exc
+    if len(key.encode("utf-8")) > MAX_KEY_FILE_SIZE:  # it grew after the size check
+        raise ArcKeyFileError(
+            f"Azure Arc managed identity: the key file path is invalid: {path}: it is larger than "
+            f"{MAX_KEY_FILE_SIZE} bytes."
+        )
+    return key
 
 
 def _echoes(response: httpx.Response, identity: UserAssignedIdentity) -> bool:

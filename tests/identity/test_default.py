@@ -98,10 +98,44 @@ def test_invalid_azure_token_credentials_lists_valid_values(
     assert ("interactivebrowsercredential" in str(info.value)) is (mode == "sync")
 
 
-def test_selecting_a_member_this_release_lacks_says_so(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_selecting_a_member_this_release_lacks_says_so(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "VisualStudioCodeCredential")
-    with pytest.raises(ValueError, match="selects VisualStudioCodeCredential, which this release"):
-        module(mode).DefaultAzureCredential()
+    credential = module(mode).DefaultAzureCredential()  # a valid value, as in azure-identity
+    assert names(credential) == ["VisualStudioCodeCredential"]
+    with pytest.raises(ClientAuthenticationError) as info:
+        await call(mode, credential.get_token, SCOPE)
+    assert (
+        "\n\tVisualStudioCodeCredential: VisualStudioCodeCredential is not available in this release"
+        in str(info.value)
+    )
+
+
+def test_enable_azure_proxy_is_dropped_inside_the_chain(mode: str) -> None:
+    # azure-identity accepts it and drops it: the proxy mode is for a credential of its own.
+    credential = module(mode).DefaultAzureCredential(enable_azure_proxy=True, **NO_TOOLS)
+    assert names(credential) == [
+        "EnvironmentCredential",
+        "WorkloadIdentityCredential",
+        "ManagedIdentityCredential",
+    ]
+
+
+async def test_sticky_calls_are_logged_at_info(
+    mode: str, authority: MockAuthority, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AZURE_TENANT_ID", DEFAULT_TENANT)
+    monkeypatch.setenv("AZURE_CLIENT_ID", DEFAULT_CLIENT_ID)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", DEFAULT_SECRET)
+    credential = module(mode).DefaultAzureCredential(transport=authority.transport(), **NO_TOOLS)
+    await call(mode, credential.get_token, SCOPE)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="identity")
+    await call(mode, credential.get_token, SCOPE)
+    assert [r.getMessage() for r in caplog.records if r.name == "identity"] == [
+        "DefaultAzureCredential acquired a token from EnvironmentCredential"
+    ]
 
 
 def test_require_envvar(mode: str) -> None:
