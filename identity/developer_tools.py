@@ -39,7 +39,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from protocol.errors import ProtocolError, SourceUnavailableError
@@ -250,9 +250,17 @@ def tool_flow(
     timeout: float,
     within_dac: bool,
     watch: FileWatch | None,
+    on_sign_in_change: Callable[[], None] = lambda: None,
 ) -> Flow[TokenResult]:
-    """Run ``tool`` once for ``request`` and return its token (see the module docstring for errors)."""
+    """Run ``tool`` once for ``request`` and return its token (see the module docstring for errors).
+
+    The sign-in files are checked before the run (a claims request skips the cache's own check)
+    and after it: a change then means the sign-in changed while the tool ran, and the token is
+    handed out but not kept. The tool's own token-cache writes (``msal*`` files) do not count.
+    """
     try:
+        if watch is not None and watch.changed():
+            on_sign_in_change()
         tool.refuse(request)
         argv = tool.command(tool.locate(), request)
         step = RunProcess(
@@ -267,8 +275,8 @@ def tool_flow(
         except ProcessError as exc:
             raise SourceUnavailableError(tool.invoke_failed(exc)) from exc
         finally:
-            if watch is not None:
-                watch.changed()  # the tool's own writes (a refreshed token cache) are not a new sign-in
+            if watch is not None and watch.changed(absorb=_tool_writes(watch.paths)):
+                on_sign_in_change()
         if not isinstance(outcome, ProcessResult):  # pragma: no cover - the drivers send a ProcessResult
             raise TypeError(f"expected a ProcessResult, got {type(outcome).__name__}")
         return tool.read(outcome)
@@ -276,6 +284,11 @@ def tool_flow(
         if within_dac:
             raise SourceUnavailableError(exc.message) from exc
         raise
+
+
+def _tool_writes(paths: Iterable[str]) -> frozenset[str]:
+    """The watched files a tool rewrites itself while it runs: its MSAL token caches."""
+    return frozenset(path for path in paths if os.path.basename(path).startswith("msal"))
 
 
 class ToolCore(ResourceCore):
@@ -319,12 +332,21 @@ def tool_core(
     timeout = check_process_timeout(process_timeout)
     watch = FileWatch(watch_paths)
 
+    cores: list[ToolCore] = []  # the core, once built (the flow tells it about sign-in changes)
+
     def acquire(scopes: tuple[str, ...], resolved_tenant: str, claims: str | None) -> Flow[TokenResult]:
         request = ToolRequest(scopes, resolved_tenant, claims)
-        return tool_flow(tool, request, timeout=timeout, within_dac=within_dac, watch=watch)
+        return tool_flow(
+            tool,
+            request,
+            timeout=timeout,
+            within_dac=within_dac,
+            watch=watch,
+            on_sign_in_change=cores[0].forget,
+        )
 
     flow: ResourceFlow = acquire
-    return ToolCore(
+    core = ToolCore(
         credential=credential,
         source=source,
         identity="",
@@ -339,3 +361,5 @@ def tool_core(
         watch=watch,
         description=description,
     )
+    cores.append(core)
+    return core

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
-from cache.memory import CacheKey
+from cache.memory import AccessTokenEntry, CacheKey
 from protocol.authority import Authority
 from protocol.flows import Flow
 from protocol.responses import TokenResult
@@ -65,13 +65,17 @@ class FileWatch:
                 signature.append((stat.st_mtime_ns, stat.st_size))
         return tuple(signature)
 
-    def changed(self) -> bool:
-        """Whether a file changed since the last call (or since construction)."""
+    def changed(self, absorb: Collection[str] = ()) -> bool:
+        """Whether a file changed since the last call (or since construction). Changes to the
+        files in ``absorb`` are taken in without counting (a tool's own token-cache writes)."""
         current = self._read()
         if current == self._signature:
             return False
-        self._signature = current
-        return True
+        previous, self._signature = self._signature, current
+        return any(
+            before != after and path not in absorb
+            for path, before, after in zip(self._paths, previous, current, strict=True)
+        )
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -125,6 +129,9 @@ class ResourceCore(TokenCore):
         self._tenant_aware = tenant_aware
         self._watch = watch
         self._description = description
+        #: Bumped by :meth:`forget`; a token acquired across a bump is not cached.
+        self.epoch = 0
+        self._flow_epochs: dict[CacheKey, int] = {}
 
     @staticmethod
     def _unused(authority: Authority, scopes: Sequence[str], claims: str | None) -> Flow[TokenResult]:
@@ -155,7 +162,13 @@ class ResourceCore(TokenCore):
         return Plan(key, authority, scope_list, claims or None, bypass_cache=bool(claims and claims.strip()))
 
     def flow(self, plan: Plan) -> Flow[TokenResult]:
+        self._flow_epochs[plan.key] = self.epoch  # under the key's single-flight lock
         return self._resource_acquire(plan.scopes, plan.authority.tenant, plan.claims)
+
+    def replace(self, plan: Plan, entry: AccessTokenEntry) -> None:
+        if self._flow_epochs.pop(plan.key, self.epoch) != self.epoch:
+            return  # the sign-in changed while it was acquired: hand it out, do not keep it
+        super().replace(plan, entry)
 
     def fast_hit(self, scopes: tuple[str, ...], tenant_id: str | None, enable_cae: bool) -> FastEntry | None:
         if self._watch is not None and self._watch.changed():
@@ -165,6 +178,7 @@ class ResourceCore(TokenCore):
     def forget(self) -> None:
         """Drop every cached token (the source's sign-in state changed)."""
         with self._fast_lock:
+            self.epoch += 1
             self.cache.clear()
             self.fast.clear()
             self._fast_keys.clear()

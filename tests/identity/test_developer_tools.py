@@ -49,6 +49,7 @@ from .stub_tools import StubTool
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stub tools are POSIX scripts")
 
 VAULT = "https://vault.azure.net/.default"
+STORAGE = "https://storage.azure.com/.default"
 GRAPH = "https://graph.microsoft.com/.default"
 EXPIRES = 1_900_000_000  # 2030-03-17T17:46:40Z
 CLAIMS = '{"access_token": {"nbf": {"essential": true, "value": "1726077595"}}}'
@@ -163,7 +164,7 @@ class Places:
         if kind is AZ:
             return self.azure_config / "msal_token_cache.json"
         if kind is AZD:
-            return self.azd_config / "auth.json"
+            return self.azd_config / "auth" / "msal" / "cache.bin"  # not watched: no fixed names
         return self.home / ".IdentityService" / "msal.cache"
 
 
@@ -174,6 +175,7 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Places:
         directory.mkdir()
     (found.home / ".Azure").mkdir()
     (found.home / ".IdentityService").mkdir()
+    (found.azd_config / "auth" / "msal").mkdir(parents=True)
     monkeypatch.setenv("PATH", str(found.bin))
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(found.azure_config))
     monkeypatch.setenv("AZD_CONFIG_DIR", str(found.azd_config))
@@ -416,6 +418,39 @@ async def test_the_tools_own_cache_writes_are_not_a_new_sign_in(
     await run.get_token(credential, VAULT)
     await run.get_token(credential, VAULT)
     assert len(tool.runs) == 1
+
+
+async def test_a_sign_in_during_a_run_is_not_cached(run: Runner, places: Places, kind: Kind) -> None:
+    # The sign-in file changes while the tool runs (another terminal's login): the token is handed
+    # out, but the next call asks the tool again instead of serving a token of uncertain account.
+    tool = stub(places, kind)
+    tool.reply(kind.success(ACCESS_TOKEN, EXPIRES), touch=(places.login_file(kind),))
+    credential = run.credential(kind)
+    first = await run.get_token(credential, VAULT)
+    assert first.token == ACCESS_TOKEN
+    tool.reply(kind.success(ACCESS_TOKEN + "-2", EXPIRES))
+    second = await run.get_token(credential, VAULT)
+    assert second.token == ACCESS_TOKEN + "-2"
+    assert len(tool.runs) == 2
+
+
+async def test_a_claims_request_sees_a_new_sign_in_and_drops_the_cache(
+    run: Runner, places: Places, kind: Kind
+) -> None:
+    tool = stub(places, kind)
+    credential = run.credential(kind)
+    await run.get_token(credential, VAULT)
+    places.login_file(kind).parent.mkdir(parents=True, exist_ok=True)
+    places.login_file(kind).write_text("signed in as someone else")
+    tool.reply(kind.success(ACCESS_TOKEN + "-new", EXPIRES))
+    if kind is AZD:  # azd takes claims; az and PowerShell refuse them before running
+        await run.get_token(credential, STORAGE, claims='{"access_token": {"nbf": {"essential": true}}}')
+    else:
+        with pytest.raises(CredentialUnavailableError):
+            await run.get_token(credential, STORAGE, claims='{"access_token": {"nbf": {"essential": true}}}')
+    # The claims request saw the new sign-in: the first account's cached token is gone.
+    again = await run.get_token(credential, VAULT)
+    assert again.token == ACCESS_TOKEN + "-new"
 
 
 async def test_a_token_near_expiry_is_fetched_again(run: Runner, places: Places, kind: Kind) -> None:
