@@ -2,7 +2,9 @@
 
 :class:`BenchAuthority` wraps :meth:`conformance.authority.MockAuthority.handle` for
 :class:`conformance.server.HttpsServer` (``TCP_NODELAY`` on every socket, listen backlog 128, one
-thread per connection) and adds two things the benchmark needs:
+thread per connection), mounts the same handler over plain HTTP too (:class:`conformance.server.HttpServer`,
+``http_url``: the managed-identity endpoints, IMDS's among them, are plain HTTP in real life) and
+adds two things the benchmark needs:
 
 * a constant latency, applied in the server's connection thread before the authority answers, so
   concurrent requests wait in parallel exactly as they would on a slow network (a client-side delay
@@ -24,7 +26,7 @@ import httpx
 
 from conformance.authority import MockAuthority
 from conformance.bench.workloads import CONTROL_PATH
-from conformance.server import HttpsServer
+from conformance.server import HttpServer, HttpsServer
 
 __all__ = ["CONTROL_PATH", "BenchAuthority"]
 
@@ -32,7 +34,8 @@ __all__ = ["CONTROL_PATH", "BenchAuthority"]
 class BenchAuthority:
     """The mock authority with default tenant and app, served over HTTPS for benchmark children.
 
-    Use as a context manager; ``url`` and ``ca_path`` are set once started. ``latency`` (seconds)
+    Use as a context manager; ``url``, ``ca_path`` and ``http_url`` (the plain-HTTP mount of the same
+    authority, for managed identity) are set once started. ``latency`` (seconds)
     may be changed between children; it applies to every authority request that arrives after it.
     """
 
@@ -41,6 +44,7 @@ class BenchAuthority:
         self._latency = 0.0
         self._lock = threading.Lock()
         self._server = HttpsServer(self.handle)
+        self._http_server = HttpServer(self.handle)
 
     @property
     def latency(self) -> float:
@@ -57,6 +61,11 @@ class BenchAuthority:
     @property
     def url(self) -> str:
         return self._server.url
+
+    @property
+    def http_url(self) -> str:
+        """Origin of the plain-HTTP mount (``http://127.0.0.1:PORT``): IMDS's host for children."""
+        return self._http_server.url
 
     @property
     def ca_path(self) -> str:
@@ -90,10 +99,18 @@ class BenchAuthority:
 
     def start(self) -> BenchAuthority:
         self._server.start()
+        try:
+            self._http_server.start()
+        except BaseException:
+            self._server.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        try:
+            self._http_server.stop()
+        finally:
+            self._server.stop()
 
     def __enter__(self) -> BenchAuthority:
         return self.start()

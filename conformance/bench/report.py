@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.bench.runner import BARE, BenchResult
+from conformance.bench.workloads import CLI_CALLS, MI_CACHED_CALLS
 
 __all__ = ["Row", "build_rows", "format_report", "format_table"]
 
@@ -76,7 +77,7 @@ def _cached_target(mine: float | None, theirs: float | None) -> bool | None:
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return NOT_AVAILABLE
-    if unit == "requests":
+    if unit in ("requests", "runs"):
         return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
     if unit == "x":
         return f"{value:.2f}"
@@ -308,7 +309,53 @@ def build_rows(result: BenchResult) -> list[Row]:
         target="<= 0.75x azure",
         check=_fraction_of_azure(0.75),
     )
+    _issue5_rows(rows)
     return [row for row in rows.rows if row.identity is not None or row.azure is not None]
+
+
+def _issue5_rows(rows: _Rows) -> None:
+    """Managed identity (IMDS at the mock) and the Azure CLI credential (stub ``az``)."""
+    for workload, mode in (("managed_identity_sync", "sync"), ("managed_identity_async", "async")):
+        rows.metric(
+            f"managed identity (IMDS): cached get_token ({mode})", "µs/call", workload, "get_token_us"
+        )
+        rows.metric(
+            f"managed identity (IMDS): import + construct + first token ({mode})",
+            "ms",
+            workload,
+            "first_token_ms",
+        )
+        rows.metric(
+            f"managed identity (IMDS): first token, fresh credential ({mode})",
+            "ms",
+            workload,
+            "fresh_first_token_ms",
+        )
+        rows.metric(
+            f"managed identity (IMDS): requests, first token + {MI_CACHED_CALLS:,} cached ({mode})",
+            "requests",
+            workload,
+            "requests",
+            target="= 1",
+            check=_exactly(1),
+        )
+    rows.metric(f"Azure CLI (stub az): {CLI_CALLS} get_token calls", "ms", "azure_cli", "calls_ms")
+    rows.metric("Azure CLI (stub az): first get_token", "ms", "azure_cli", "first_call_ms")
+    rows.metric(
+        f"Azure CLI (stub az): az runs for {CLI_CALLS} calls",
+        "runs",
+        "azure_cli",
+        "az_runs",
+        target="= 1",
+        check=_exactly(1),
+    )
+    rows.add(
+        "stub az, one run by itself (python -S -E)",
+        "ms",
+        rows.cell("azure_cli", IDENTITY, "stub_run_ms"),
+        rows.cell("azure_cli", AZURE, "stub_run_ms"),
+        comparable=False,
+    )
 
 
 def format_table(rows: list[Row]) -> str:
@@ -366,6 +413,20 @@ def format_report(result: BenchResult) -> str:
         "discovery disabled; 'public cloud' rows: default construction for login.microsoftonline.com, "
         "each library's HTTP stack rerouted to the mock (Host header kept).",
     ]
+    if "managed_identity_sync" in result.samples or "managed_identity_async" in result.samples:
+        notes.append(
+            "Managed identity: system-assigned, IMDS at the mock's plain-HTTP mount on 127.0.0.1 "
+            "(AZURE_POD_IDENTITY_AUTHORITY_HOST, set in the child before any credential is constructed; "
+            "never 169.254.169.254). 'import + construct + first token': the process's first credential, "
+            "nothing of the library imported before; 'fresh credential': the median of three more after it."
+        )
+    if "azure_cli" in result.samples:
+        notes.append(
+            f"Azure CLI: a stand-in az (a Python script run as python -S -E) first on PATH, an empty "
+            f"AZURE_CONFIG_DIR; library imported and credential constructed before the clock. {CLI_CALLS} "
+            "calls cost about one process spawn per az run (the 'stub az' row), which dominates; the real "
+            "az starts a whole CLI each run, far slower than the stub."
+        )
     for name, reason in sorted(result.unavailable.items()):
         notes.append(f"{name}: {reason} ({NOT_AVAILABLE} in the table)")
     for workload, samples in sorted(result.samples.items()):

@@ -1,7 +1,8 @@
 """The benchmark's parent: serve the mock, run every workload in fresh child processes, keep medians.
 
 :func:`run_bench` starts :class:`~conformance.bench.mock.BenchAuthority` over HTTPS on 127.0.0.1
-and runs, for each implementation (``identity``, and ``azure.identity`` when importable):
+(and over plain HTTP, the IMDS host of the managed identity workloads) and runs, for each
+implementation (``identity``, and ``azure.identity`` when importable):
 
 * the workloads of :mod:`conformance.bench.workloads` (``python -m conformance.bench.workloads``),
   one fresh child each, ``repeat`` times, interleaving implementations (their order alternates
@@ -20,8 +21,11 @@ median over child processes.
 Children get the mock's URL and CA through the environment (``SSL_CERT_FILE``,
 ``REQUESTS_CA_BUNDLE`` and :data:`~conformance.bench.workloads.ENV_VAR`), no proxy and no
 ``AZURE_*``/``MSAL_*`` variables, a bytecode cache of the run's own (see
-:func:`child_environment`), and they install the loopback-only socket guard. Every child has a
-timeout; every loop in a child is bounded in count and time.
+:func:`child_environment`), and they install the loopback-only socket guard. The managed identity
+children set ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` to the plain-HTTP mount themselves, before they
+construct a credential (never ``169.254.169.254``); the Azure CLI child puts a stand-in ``az`` of
+its own first on ``PATH``. Every child has a timeout; every loop in a child is bounded in count and
+time.
 """
 
 from __future__ import annotations
@@ -81,6 +85,9 @@ class Workload:
         once: run one child per implementation instead of ``repeat``.
         asyncio: uses the ``.aio`` credentials (azure.identity's need aiohttp).
         timeout: seconds before the child is killed and the sample recorded as an error.
+        warm_up: run one unmeasured child per implementation before the repeats (the
+            fresh-process commands always do): a figure that includes importing the library, such
+            as a first token, is then not measured while the run's bytecode cache is still empty.
     """
 
     name: str
@@ -89,6 +96,7 @@ class Workload:
     once: bool = False
     asyncio: bool = False
     timeout: float = 120.0
+    warm_up: bool = False
 
 
 #: Every workload, in the order they are scheduled within a repeat.
@@ -101,6 +109,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("threads_64", latency=CONCURRENCY_LATENCY),
     Workload("tasks_64", latency=CONCURRENCY_LATENCY, asyncio=True),
     Workload("tasks_1000", latency=CONCURRENCY_LATENCY, asyncio=True),
+    Workload("managed_identity_sync", timeout=60.0, warm_up=True),
+    Workload("managed_identity_async", asyncio=True, timeout=60.0, warm_up=True),
+    Workload("azure_cli", timeout=60.0, warm_up=True),
     Workload("import", kind="import", timeout=60.0),
     Workload("import_class", kind="import_class", timeout=60.0),
     Workload("first_token", kind="first_token", timeout=60.0),
@@ -405,9 +416,11 @@ def _schedule(
     workloads: list[Workload], implementations: list[str], repeats: int
 ) -> Iterator[tuple[Workload, str, bool]]:
     """(workload, implementation, measured) in run order: once-workloads except lookup, unmeasured
-    warm-ups of the fresh-process commands, the repeats (implementation order alternating), lookup.
+    warm-ups (of the fresh-process commands and of workloads that ask for one), the repeats
+    (implementation order alternating), lookup.
     """
     fresh = [workload for workload in workloads if workload.kind in _FRESH_PROCESS_KINDS]
+    warm = [workload for workload in workloads if workload.warm_up and workload.kind == "module"]
     repeated = [workload for workload in workloads if not workload.once]
     for workload in workloads:
         if workload.once and workload.name != "lookup":
@@ -415,9 +428,9 @@ def _schedule(
                 yield workload, implementation, True
     if fresh:
         yield _BARE_WORKLOAD, BARE, False
-        for workload in fresh:
-            for implementation in implementations:
-                yield workload, implementation, False
+    for workload in [*fresh, *warm]:
+        for implementation in implementations:
+            yield workload, implementation, False
     for index in range(repeats):
         order = implementations if index % 2 == 0 else implementations[::-1]
         if fresh:
@@ -506,6 +519,7 @@ def run_bench(options: BenchOptions | None = None) -> BenchResult:
             rounds=3,
             lookup_sizes=options.lookup_sizes,
             fill_budget=options.fill_seconds,
+            http_url=mock.http_url,
         )
         env = child_environment(target, pycache)
         # The lookup child runs once, so it times more rounds instead.

@@ -14,7 +14,9 @@ connections, caches) helps another, and each implementation pays its own process
 Implementations are ``identity`` and ``azure.identity``; both build a ``ClientSecretCredential``
 the same way: ``authority=<mock url>``, ``disable_instance_discovery=True`` (the mock is not a
 Microsoft cloud) and ``connection_verify=<CA file>`` (except :func:`known_cloud_sync`, which
-constructs them for the public cloud and reroutes their HTTP stacks to the mock).
+constructs them for the public cloud and reroutes their HTTP stacks to the mock). Issue 5's
+workloads build ``ManagedIdentityCredential`` (IMDS at the mock's plain-HTTP mount, see
+:func:`use_mock_imds`) and ``AzureCliCredential`` (a stand-in ``az``, see :func:`write_stub_az`).
 
 This module imports only the standard library at import time. The fresh-process measurements
 (import time, import + first token, peak RSS) do not run it at all: they run the minimal scripts
@@ -38,15 +40,22 @@ from itertools import repeat
 from typing import Any
 
 __all__ = [
+    "CLI_CALLS",
     "CONTROL_PATH",
     "ENV_VAR",
+    "IMDS_HOST_VARIABLE",
     "IMPLEMENTATIONS",
+    "MI_CACHED_CALLS",
     "MODULE_WORKLOADS",
     "SCOPE",
+    "STUB_AZ_TOKEN",
     "BenchTarget",
+    "check_mock_imds",
     "first_token_script",
     "import_script",
     "main",
+    "use_mock_imds",
+    "write_stub_az",
 ]
 
 #: Environment variable carrying the :class:`BenchTarget` as JSON.
@@ -87,6 +96,9 @@ class BenchTarget:
         rounds: timed loops per measurement in one process; the child reports the fastest.
         lookup_sizes: cache sizes (distinct tokens) at which lookups are timed.
         fill_budget: seconds the lookup workload may spend filling the cache, in all.
+        http_url: the mock's plain-HTTP mount (``http://127.0.0.1:PORT``), the IMDS host of the
+            managed identity workloads (``AZURE_POD_IDENTITY_AUTHORITY_HOST``); empty when the
+            parent serves none, and those workloads then refuse to run.
     """
 
     url: str
@@ -98,6 +110,7 @@ class BenchTarget:
     rounds: int = 3
     lookup_sizes: tuple[int, ...] = (1, 100, 1_000, 10_000)
     fill_budget: float = 90.0
+    http_url: str = ""
 
     def to_env(self) -> str:
         """The JSON form passed to children in :data:`ENV_VAR`."""
@@ -591,6 +604,267 @@ def round_trips_async(implementation: str, target: BenchTarget) -> Metrics:
     return asyncio.run(run())
 
 
+# -- issue 5: managed identity (IMDS) and the Azure CLI ----
+
+#: The variable that moves IMDS off ``169.254.169.254`` (both libraries honour it).
+IMDS_HOST_VARIABLE = "AZURE_POD_IDENTITY_AUTHORITY_HOST"
+#: Cached calls a managed identity workload makes after its first token before it counts requests.
+MI_CACHED_CALLS = 1_000
+#: Consecutive ``get_token`` calls of the Azure CLI workload.
+CLI_CALLS = 20
+#: What the stand-in ``az`` prints as ``accessToken``.
+STUB_AZ_TOKEN = "bench-stub-az-access-token"
+#: Fresh credentials whose first token is timed after the process's first one.
+_FRESH_CREDENTIALS = 3
+#: Settings that would make ``ManagedIdentityCredential`` pick another source than IMDS (the runner
+#: drops them from children's environments; the managed identity workloads remove them again).
+_OTHER_MI_SOURCES = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+)
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _mock_imds_host(target: BenchTarget) -> str:
+    """``target.http_url`` if it is a plain-HTTP loopback origin; ``ValueError`` otherwise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target.http_url)
+    if (
+        parts.scheme != "http"
+        or parts.hostname not in _LOOPBACK_HOSTS
+        or parts.port is None
+        or parts.path not in ("", "/")
+        or parts.query
+    ):
+        raise ValueError(
+            "the managed identity workloads need the mock's plain-HTTP loopback mount "
+            f"(http://127.0.0.1:PORT), not {target.http_url!r}"
+        )
+    return target.http_url.rstrip("/")
+
+
+def use_mock_imds(target: BenchTarget) -> str:
+    """Point IMDS at the mock's plain-HTTP mount, in this process's environment, and return it.
+
+    Called before a managed identity credential is constructed (each one is checked again by
+    :func:`check_mock_imds`): with ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` set, both libraries send
+    IMDS's request to that host instead of ``169.254.169.254`` (which the loopback guard would
+    refuse anyway) and skip their probe. Variables that select other sources are removed.
+    """
+    host = _mock_imds_host(target)
+    for name in _OTHER_MI_SOURCES:
+        os.environ.pop(name, None)
+    os.environ[IMDS_HOST_VARIABLE] = host
+    return host
+
+
+def check_mock_imds(target: BenchTarget) -> None:
+    """Raise ``AssertionError`` unless IMDS is the mock's loopback mount in this process (checked
+    before every managed identity credential is built: never ``169.254.169.254``)."""
+    host = _mock_imds_host(target)
+    if os.environ.get(IMDS_HOST_VARIABLE) != host:
+        raise AssertionError(f"{IMDS_HOST_VARIABLE} must be {host!r} before a credential is constructed")
+    if any(name in os.environ for name in _OTHER_MI_SOURCES):
+        raise AssertionError("another managed identity source is configured in the environment")
+
+
+def _managed_identity_factory(implementation: str, mode: str, target: BenchTarget) -> Callable[[], Any]:
+    """Fresh ``ManagedIdentityCredential`` (system-assigned, IMDS at the mock), checked each time."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}")
+    check_mock_imds(target)
+    module = implementation if mode == "sync" else f"{implementation}.aio"
+    cls = importlib.import_module(module).ManagedIdentityCredential
+
+    def new() -> Any:
+        check_mock_imds(target)
+        return cls()
+
+    return new
+
+
+def managed_identity_sync(implementation: str, target: BenchTarget) -> Metrics:
+    """IMDS through ``ManagedIdentityCredential`` at the mock's plain-HTTP mount (sync).
+
+    ``first_token_ms``: import + construct + first token, the process's first credential (nothing
+    of the library was imported before; ``identity`` imports lazily, at construction).
+    ``requests`` (``requests.<endpoint>``): what reached the mock for that first token and
+    :data:`MI_CACHED_CALLS` cached calls (the runner resets the mock's counts before each child).
+    ``get_token_us``: µs per cached call (see :func:`_microseconds_per_call`).
+    ``fresh_first_token_ms``: median construct + first token of three fresh credentials afterwards
+    (the process's costs paid; one request each).
+    """
+    use_mock_imds(target)
+    start = time.perf_counter()
+    new = _managed_identity_factory(implementation, "sync", target)
+    credential = new()
+    try:
+        credential.get_token(SCOPE)
+        first_ms = (time.perf_counter() - start) * 1000
+        get_token = credential.get_token
+        _loop(get_token, SCOPE, MI_CACHED_CALLS)
+        counts = authority_counts(target)
+        cached_us = _microseconds_per_call("get_token_us", lambda n: _loop(get_token, SCOPE, n), target)
+    finally:
+        credential.close()
+    fresh_ms = _plain_ms(new, _FRESH_CREDENTIALS)
+    return {
+        "first_token_ms": first_ms,
+        **_diff({}, counts, "requests"),
+        "get_token_us": cached_us,
+        "fresh_first_token_ms": fresh_ms,
+    }
+
+
+def managed_identity_async(implementation: str, target: BenchTarget) -> Metrics:
+    """:func:`managed_identity_sync` with the ``.aio`` credential, in one event loop (the clock
+    starts inside it, before ``<implementation>.aio`` is imported)."""
+    import asyncio
+
+    use_mock_imds(target)
+
+    async def run() -> Metrics:
+        start = time.perf_counter()
+        new = _managed_identity_factory(implementation, "async", target)
+        credential = new()
+        try:
+            await credential.get_token(SCOPE)
+            first_ms = (time.perf_counter() - start) * 1000
+            get_token = credential.get_token
+            await _aloop(get_token, SCOPE, MI_CACHED_CALLS)
+            counts = authority_counts(target)
+            cached_us = await _amicroseconds_per_call(
+                "get_token_us", lambda n: _aloop(get_token, SCOPE, n), target
+            )
+        finally:
+            await credential.close()
+        times = []
+        for _ in range(_FRESH_CREDENTIALS):
+            fresh = new()
+            try:
+                begin = time.perf_counter()
+                await fresh.get_token(SCOPE)
+                times.append((time.perf_counter() - begin) * 1000)
+            finally:
+                await fresh.close()
+        return {
+            "first_token_ms": first_ms,
+            **_diff({}, counts, "requests"),
+            "get_token_us": cached_us,
+            "fresh_first_token_ms": statistics.median(times),
+        }
+
+    return asyncio.run(run())
+
+
+_STUB_AZ = """\
+#!{python} -SE
+import sys
+with open({runs!r}, "a") as runs:
+    runs.write(" ".join(sys.argv[1:]) + "\\n")
+sys.stdout.write({output!r})
+"""
+
+
+def write_stub_az(directory: str, expires_on: int, tenant_id: str) -> tuple[str, str]:
+    """A stand-in ``az`` in ``directory`` (created): ``(its path, its runs file)``.
+
+    A Python script run as ``python -S -E`` (no ``site``, no ``PYTHON*`` variables: about as cheap
+    as a Python process gets) that appends its arguments to the runs file, one line a run, and
+    prints what ``az account get-access-token --output json`` prints: ``accessToken``
+    (:data:`STUB_AZ_TOKEN`), ``expiresOn`` (local time), ``expires_on`` (the argument, epoch
+    seconds), ``tokenType``, ``subscription`` and ``tenant`` (``tenant_id``). POSIX only (a shebang).
+    """
+    import stat
+    from datetime import datetime
+
+    if any(character.isspace() for character in sys.executable):
+        raise RuntimeError(f"the stub's shebang cannot hold {sys.executable!r}")
+    os.makedirs(directory, exist_ok=True)
+    output = json.dumps(
+        {
+            "accessToken": STUB_AZ_TOKEN,
+            "expiresOn": datetime.fromtimestamp(expires_on).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "expires_on": expires_on,
+            "tokenType": "Bearer",
+            "subscription": "00000000-0000-0000-0000-00000000be11",
+            "tenant": tenant_id,
+        },
+        indent=2,
+    )
+    runs = os.path.join(directory, "az.runs")
+    path = os.path.join(directory, "az")
+    with open(path, "w") as script:
+        script.write(_STUB_AZ.format(python=sys.executable, runs=runs, output=output + "\n"))
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path, runs
+
+
+def _runs_of(runs_file: str) -> list[str]:
+    if not os.path.exists(runs_file):
+        return []
+    with open(runs_file) as runs:
+        return runs.read().splitlines()
+
+
+def azure_cli(implementation: str, target: BenchTarget) -> Metrics:
+    """:data:`CLI_CALLS` consecutive ``get_token`` calls on one ``AzureCliCredential``, stub ``az``.
+
+    The stub (:func:`write_stub_az`) goes first on ``PATH`` and ``AZURE_CONFIG_DIR`` is an empty
+    temporary directory. The library is imported and the credential constructed before the clock
+    starts. ``calls_ms``: the calls together; ``first_call_ms``: the first of them; ``az_runs``: how
+    often the stub ran for them; ``stub_run_ms``: the fastest of five runs of the stub by itself
+    (``subprocess.run`` with piped output and a timeout, as the credentials run it), what one run of
+    ``az`` costs here at least.
+    """
+    import subprocess
+    import tempfile
+
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}")
+    cls = importlib.import_module(implementation).AzureCliCredential
+    with tempfile.TemporaryDirectory(prefix="bench-az-") as directory:
+        tools, config = os.path.join(directory, "bin"), os.path.join(directory, "config")
+        os.makedirs(config)
+        stub, runs_file = write_stub_az(tools, int(time.time()) + 3600, target.tenant_id)
+        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+        os.environ["AZURE_CONFIG_DIR"] = config
+        credential = cls()
+        times = []
+        try:
+            for _ in range(CLI_CALLS):
+                begin = time.perf_counter()
+                token = credential.get_token(SCOPE)
+                times.append((time.perf_counter() - begin) * 1000)
+                if token.token != STUB_AZ_TOKEN:
+                    raise AssertionError("the token is not the stub's")
+        finally:
+            credential.close()
+        runs = _runs_of(runs_file)
+        if not all(run.startswith("account get-access-token") for run in runs):
+            raise AssertionError(f"unexpected az invocations: {runs!r}")
+        spawns = []
+        for _ in range(5):
+            begin = time.perf_counter()
+            # As the credentials run it: output piped, stdin /dev/null, a timeout.
+            subprocess.run([stub], capture_output=True, stdin=subprocess.DEVNULL, check=True, timeout=30)
+            spawns.append((time.perf_counter() - begin) * 1000)
+    return {
+        "calls_ms": sum(times),
+        "first_call_ms": times[0],
+        "az_runs": len(runs),
+        "stub_run_ms": min(spawns),
+    }
+
+
 #: Workloads run by this module, by name.
 MODULE_WORKLOADS: dict[str, Callable[[str, BenchTarget], Metrics]] = {
     "cached_sync": cached_sync,
@@ -602,6 +876,9 @@ MODULE_WORKLOADS: dict[str, Callable[[str, BenchTarget], Metrics]] = {
     "round_trips_sync": round_trips_sync,
     "round_trips_async": round_trips_async,
     "known_cloud_sync": known_cloud_sync,
+    "managed_identity_sync": managed_identity_sync,
+    "managed_identity_async": managed_identity_async,
+    "azure_cli": azure_cli,
 }
 
 
