@@ -41,7 +41,6 @@ from .credential import SyncCredential
 from .http_options import HttpOptions
 from .resource_core import ResourceCore, scope_to_resource
 from .settings import constructor_options
-from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 __all__ = ["ManagedIdentityCredential", "ManagedIdentitySetup", "managed_identity_setup"]
 
@@ -328,13 +327,16 @@ def configure(
     credential._core = setup.core
     credential._delegate = None
     if setup.settings.kind == "workload_identity":
-        credential._delegate = workload_class()(
+        delegate = credential._delegate = workload_class()(
             client_id=workload_identity_client_id(arguments["client_id"], setup.identity),
             transport=arguments["transport"],
             http_client=arguments["http_client"],
             retry_policy=arguments["retry_policy"],
             **(arguments.get("kwargs") or {}),  # the HTTP keywords (connection_timeout, retry_*...)
         )
+        # The delegate answers directly: no forwarding layer on every call of the other sources.
+        credential.get_token = delegate.get_token
+        credential.get_token_info = delegate.get_token_info
     return http, setup
 
 
@@ -385,27 +387,6 @@ class ManagedIdentityCredential(SyncCredential):
             transport=transport,
             client_options=client_options(setup.settings, http.client_options),
         )
-
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        if self._delegate is not None:
-            token: AccessToken = self._delegate.get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae
-            )
-            return token
-        return super().get_token(*scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs)
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        if self._delegate is not None:
-            info: AccessTokenInfo = self._delegate.get_token_info(*scopes, options=options)
-            return info
-        return super().get_token_info(*scopes, options=options)
 
     def close(self) -> None:
         if self._delegate is not None:

@@ -129,6 +129,8 @@ class ResourceCore(TokenCore):
         self._tenant_aware = tenant_aware
         self._watch = watch
         self._description = description
+        if watch is None:  # nothing to check: the fast path is TokenCore's own, without a layer
+            self.fast_hit = TokenCore.fast_hit.__get__(self)  # type: ignore[method-assign]
         #: Bumped by :meth:`forget`; a token acquired across a bump is not cached.
         self.epoch = 0
         self._flow_epochs: dict[CacheKey, int] = {}

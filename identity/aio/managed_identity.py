@@ -13,7 +13,6 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..managed_identity import ManagedIdentitySetup, client_options, configure
-from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 from .credential import AsyncCredential
 
 __all__ = ["ManagedIdentityCredential"]
@@ -49,31 +48,6 @@ class ManagedIdentityCredential(AsyncCredential):
             transport=transport,
             client_options=client_options(setup.settings, http.client_options),
         )
-
-    async def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        if self._delegate is not None:
-            token: AccessToken = await self._delegate.get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae
-            )
-            return token
-        return await super().get_token(
-            *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-        )
-
-    async def get_token_info(
-        self, *scopes: str, options: TokenRequestOptions | None = None
-    ) -> AccessTokenInfo:
-        if self._delegate is not None:
-            info: AccessTokenInfo = await self._delegate.get_token_info(*scopes, options=options)
-            return info
-        return await super().get_token_info(*scopes, options=options)
 
     async def close(self) -> None:
         if self._delegate is not None:
