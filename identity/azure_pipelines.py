@@ -31,7 +31,7 @@ from .credential import SyncCredential
 from .errors import CredentialUnavailableError
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import GrantRequest, confidential_core
-from .settings import constructor_options
+from .settings import attach_persistent_cache, constructor_options
 
 __all__ = ["SYSTEM_OIDCREQUESTURI", "AzurePipelinesCredential", "azure_pipelines_core"]
 
@@ -176,4 +176,5 @@ class AzurePipelinesCredential(SyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

@@ -23,7 +23,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import check_ids, service_principal_core
-from .settings import constructor_options
+from .settings import attach_persistent_cache, constructor_options
 
 __all__ = ["CertificateCredential", "certificate_auth", "certificate_core", "load_client_certificate"]
 
@@ -141,4 +141,5 @@ class CertificateCredential(SyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

@@ -50,6 +50,8 @@ class HttpOptions:
     #: The ``RetryPolicy`` fields the azure-core ``retry_*`` keywords set, to apply over a
     #: credential's own default policy (managed identity's IMDS policy, for one).
     retry_overrides: dict[str, Any] = field(default_factory=dict)
+    #: The validated ``cache_persistence_options`` (``TokenCachePersistenceOptions``), if any.
+    persistence: Any = None
 
 
 def _verify(value: Any) -> bool | ssl.SSLContext:

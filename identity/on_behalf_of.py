@@ -27,7 +27,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import GrantRequest, check_ids, confidential_core
-from .settings import constructor_options
+from .settings import attach_persistent_cache, constructor_options
 
 __all__ = ["OnBehalfOfCredential", "on_behalf_of_core"]
 
@@ -178,4 +178,5 @@ class OnBehalfOfCredential(SyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

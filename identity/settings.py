@@ -16,18 +16,23 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from protocol.authority import Authority, validate_region
 
 from .constants import AzureAuthorityHosts, EnvironmentVariables
 from .http_options import HttpOptions, http_options
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .persistence_options import TokenCachePersistenceOptions
+
 __all__ = [
     "AuthoritySettings",
     "authority_settings",
+    "attach_persistent_cache",
     "check_persistence_options",
+    "open_persistent_cache",
     "constructor_options",
     "picklable_arguments",
     "reject_unknown_arguments",
@@ -116,18 +121,14 @@ def reject_unknown_arguments(credential: str, kwargs: Mapping[str, object]) -> N
 _persistence_warned = False
 
 
-def check_persistence_options(options: object) -> None:
+def check_persistence_options(options: object) -> TokenCachePersistenceOptions | None:
     """Validate ``cache_persistence_options`` (ours, or azure-identity's class with the same fields).
-
-    Persistent caches arrive in a later release; until then tokens stay in memory and a WARNING says
-    so once per process, rather than silently pretending to persist.
 
     Raises:
         TypeError: ``options`` is not a :class:`identity.TokenCachePersistenceOptions`.
     """
-    global _persistence_warned
     if options is None:
-        return
+        return None
     from .persistence_options import TokenCachePersistenceOptions
 
     if not isinstance(options, TokenCachePersistenceOptions):
@@ -140,13 +141,37 @@ def check_persistence_options(options: object) -> None:
         raise TypeError(
             f"cache_persistence_options must be a TokenCachePersistenceOptions, not {type(options).__name__}"
         )
-    if not _persistence_warned:
-        _persistence_warned = True
-        _LOGGER.warning(
-            "cache_persistence_options (name %r) is accepted but persistent token caching is not "
-            "implemented yet: tokens are cached in memory only.",
-            options.name,
-        )
+    return options
+
+
+def open_persistent_cache(options: TokenCachePersistenceOptions) -> Any:
+    """The persistent token store ``options`` describe (see :mod:`cache.persistent`), or ``None``
+    while persistence is unavailable in this build (a WARNING says so once per process).
+
+    Raises:
+        ValueError: no usable OS keyring and ``allow_unencrypted_storage`` is False.
+    """
+    global _persistence_warned
+    try:
+        from cache.persistent import open_persistent_cache as open_cache  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        if not _persistence_warned:
+            _persistence_warned = True
+            _LOGGER.warning(
+                "cache_persistence_options (name %r) is accepted but persistent token caching is not "
+                "implemented yet: tokens are cached in memory only.",
+                options.name,
+            )
+        return None
+    return open_cache(options.name, allow_unencrypted_storage=options.allow_unencrypted_storage)
+
+
+def attach_persistent_cache(core: Any, http: HttpOptions) -> None:
+    """Give ``core`` the persistent store its credential's ``cache_persistence_options`` ask for."""
+    if http.persistence is not None:
+        store = open_persistent_cache(http.persistence)
+        if store is not None:
+            core.cache = store
 
 
 #: Constructor arguments that hold live resources: a pickled credential gets fresh defaults.
@@ -177,5 +202,5 @@ def constructor_options(credential: Any, arguments: dict[str, Any]) -> HttpOptio
     kwargs = dict(arguments.get("kwargs") or {})
     http = http_options(name, kwargs, arguments.get("retry_policy"), arguments.get("transport"))
     reject_unknown_arguments(name, kwargs)
-    check_persistence_options(arguments.get("cache_persistence_options"))
-    return http
+    persistence = check_persistence_options(arguments.get("cache_persistence_options"))
+    return replace(http, persistence=persistence) if persistence is not None else http

@@ -39,7 +39,7 @@ from .core import TokenCore
 from .credential import SyncCredential
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import service_principal_core
-from .settings import constructor_options
+from .settings import attach_persistent_cache, constructor_options
 
 __all__ = [
     "AzureProxy",
@@ -224,6 +224,7 @@ class WorkloadIdentityCredential(SyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         custom = transport is not None or http_client is not None
         proxy = azure_proxy_from_environment(enable_azure_proxy, custom_transport=custom)
         if proxy is None:

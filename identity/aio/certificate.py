@@ -11,7 +11,7 @@ from protocol.retry import RetryPolicy
 
 from ..certificate import certificate_core
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import constructor_options
+from ..settings import attach_persistent_cache, constructor_options
 from .credential import AsyncCredential
 
 __all__ = ["CertificateCredential"]
@@ -56,6 +56,7 @@ class CertificateCredential(AsyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         self._driver = AsyncDriver(
             client=http_client, transport=transport, client_options=http.client_options
         )

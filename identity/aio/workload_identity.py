@@ -10,7 +10,7 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import constructor_options
+from ..settings import attach_persistent_cache, constructor_options
 from ..workload_identity import azure_proxy_from_environment, workload_identity_core
 from .credential import AsyncCredential
 
@@ -50,6 +50,7 @@ class WorkloadIdentityCredential(AsyncCredential):
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
         )
+        attach_persistent_cache(self._core, http)
         custom = transport is not None or http_client is not None
         proxy = azure_proxy_from_environment(enable_azure_proxy, custom_transport=custom)
         if proxy is None:
