@@ -26,6 +26,8 @@ _WORKLOAD_NAMES = (
     "managed_identity_sync",
     "managed_identity_async",
     "azure_cli",
+    "persistence",
+    "persistence_encrypted",
     "import",
     "import_class",
     "first_token",

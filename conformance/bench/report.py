@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.bench.runner import BARE, BenchResult
-from conformance.bench.workloads import CLI_CALLS, MI_CACHED_CALLS
+from conformance.bench.workloads import CLI_CALLS, MI_CACHED_CALLS, PERSISTENCE_CHANGES, PERSISTENCE_TOKENS
 
 __all__ = ["Row", "build_rows", "format_report", "format_table"]
 
@@ -77,7 +77,7 @@ def _cached_target(mine: float | None, theirs: float | None) -> bool | None:
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return NOT_AVAILABLE
-    if unit in ("requests", "runs"):
+    if unit in ("requests", "runs", "tokens"):
         return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
     if unit == "x":
         return f"{value:.2f}"
@@ -310,6 +310,7 @@ def build_rows(result: BenchResult) -> list[Row]:
         check=_fraction_of_azure(0.75),
     )
     _issue5_rows(rows)
+    _persistence_rows(rows)
     return [row for row in rows.rows if row.identity is not None or row.azure is not None]
 
 
@@ -358,6 +359,71 @@ def _issue5_rows(rows: _Rows) -> None:
     )
 
 
+def _persistence_rows(rows: _Rows) -> None:
+    """The persistent token cache: plaintext in both libraries, encrypted (identity) when a keyring
+    was usable in the children."""
+    n = PERSISTENCE_TOKENS
+    for workload, mode in (("persistence", "plaintext"), ("persistence_encrypted", "encrypted")):
+
+        def metric(
+            title: str,
+            unit: str,
+            name: str,
+            *,
+            target: str = "",
+            check: Check | None = None,
+            comparable: bool = True,
+            workload: str = workload,
+            mode: str = mode,
+        ) -> None:
+            rows.add(
+                f"persistence ({mode}): {title}",
+                unit,
+                rows.cell(workload, IDENTITY, name),
+                rows.cell(workload, AZURE, name),
+                target=target,
+                check=check,
+                comparable=comparable,
+            )
+
+        metric(f"ms per token, {n} distinct tokens, no persistence", "ms", "write_ms")
+        metric(f"ms per token, {n} distinct tokens, persisted", "ms", "write_persistent_ms")
+        metric(
+            "cost per token written (persisted - not)",
+            "ms",
+            "write_cost_ms",
+            target="<= 1 ms",
+            check=_at_most(1.0),
+        )
+        metric(f"requests for {n} tokens", "requests", "write_requests", target=f"= {n}", check=_exactly(n))
+        metric(
+            f"tokens in the file after {n} written",
+            "tokens",
+            "tokens_in_file",
+            target=f"= {n}",
+            check=_exactly(n),
+        )
+        metric("cached get_token, in memory only", "µs/call", "read_us")
+        metric("cached get_token, persisted, file unchanged", "µs/call", "read_persistent_us")
+        metric(
+            "cached read overhead (persisted - in memory)",
+            "µs/call",
+            "read_overhead_us",
+            target="<= 2 µs",
+            check=_at_most(2.0),
+            comparable=False,
+        )
+        metric("requests for cached reads", "requests", "read_requests", target="= 0", check=_exactly(0))
+        metric("cached get_token after another process changed the file", "µs/call", "read_changed_us")
+        metric(
+            f"requests for {PERSISTENCE_CHANGES} reads of tokens another process added",
+            "requests",
+            "changed_requests",
+            target="= 0",
+            check=_exactly(0),
+        )
+
+
 def format_table(rows: list[Row]) -> str:
     """Rows as aligned plain-text columns (the style of ``conformance.demo.format_table``)."""
     headers = ("workload", "unit", IDENTITY, AZURE, "azure/identity", "better", "target", "met")
@@ -374,7 +440,7 @@ def format_table(rows: list[Row]) -> str:
         )
         for row in rows
     ]
-    widths = [max(len(header), *(len(cell[i]) for cell in cells)) for i, header in enumerate(headers)]
+    widths = [max([len(header), *(len(cell[i]) for cell in cells)]) for i, header in enumerate(headers)]
     line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True))
     rule = "  ".join("-" * width for width in widths)
     body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
@@ -426,6 +492,21 @@ def format_report(result: BenchResult) -> str:
             f"AZURE_CONFIG_DIR; library imported and credential constructed before the clock. {CLI_CALLS} "
             "calls cost about one process spawn per az run (the 'stub az' row), which dominates; the real "
             "az starts a whole CLI each run, far slower than the stub."
+        )
+    if "persistence" in result.samples or "persistence_encrypted" in result.samples:
+        encrypted = (
+            "encrypted: allow_unencrypted_storage=False with the OS keyring"
+            if "persistence_encrypted" in result.samples
+            else "encrypted: not measured"
+        )
+        notes.append(
+            f"Persistence: ClientSecretCredential with cache_persistence_options in a private HOME "
+            f"(~/.IdentityService), next to one without; {PERSISTENCE_TOKENS} distinct scopes each in "
+            "batches of 10 alternating between the two, the cost per token written is the median over "
+            "batches of the difference. Plaintext: allow_unencrypted_storage=True (azure-identity: "
+            f"msal-extensions FilePersistence), no keyring reachable; {encrypted}. 'changed the file': "
+            f"the document rewritten (one more token, atomic replace) before each of {PERSISTENCE_CHANGES} "
+            "reads, median."
         )
     for name, reason in sorted(result.unavailable.items()):
         notes.append(f"{name}: {reason} ({NOT_AVAILABLE} in the table)")

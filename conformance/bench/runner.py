@@ -112,6 +112,8 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("managed_identity_sync", timeout=60.0, warm_up=True),
     Workload("managed_identity_async", asyncio=True, timeout=60.0, warm_up=True),
     Workload("azure_cli", timeout=60.0, warm_up=True),
+    Workload("persistence", timeout=120.0),
+    Workload("persistence_encrypted", timeout=120.0),
     Workload("import", kind="import", timeout=60.0),
     Workload("import_class", kind="import_class", timeout=60.0),
     Workload("first_token", kind="first_token", timeout=60.0),
@@ -486,6 +488,24 @@ def _availability(implementations: tuple[str, ...]) -> tuple[list[str], dict[str
     return available, unavailable
 
 
+def _encrypted_cache_problems(implementations: list[str]) -> dict[str, str]:
+    """Why an implementation's encrypted persistent cache cannot run in the children (they inherit
+    this process's D-Bus session), by implementation."""
+    problems: dict[str, str] = {}
+    try:
+        from cache.encrypted import keyring_problem
+
+        keyring = keyring_problem()
+    except Exception as exc:  # any failure means no keyring for the children
+        keyring = f"the keyring check failed: {exc!r}"
+    for implementation in implementations:
+        if keyring is not None:
+            problems[implementation] = f"no usable OS keyring: {keyring}"
+        elif implementation == "azure.identity" and importlib.util.find_spec("gi") is None:
+            problems[implementation] = "its encrypted cache on Linux needs libsecret through PyGObject (gi)"
+    return problems
+
+
 def run_bench(options: BenchOptions | None = None) -> BenchResult:
     """Run the selected workloads for the available implementations and collect their samples."""
     options = options or BenchOptions()
@@ -503,6 +523,17 @@ def run_bench(options: BenchOptions | None = None) -> BenchResult:
         (workload, implementation, measured)
         for workload, implementation, measured in _schedule(workloads, implementations, options.repeats)
         if not (workload.asyncio and implementation == "azure.identity" and aiohttp_missing)
+    ]
+    if any(workload.name == "persistence_encrypted" for workload in workloads):
+        for implementation, reason in _encrypted_cache_problems(implementations).items():
+            result.unavailable[f"persistence_encrypted/{implementation}"] = reason
+    steps = [
+        step
+        for step in steps
+        if not (
+            step[0].name == "persistence_encrypted"
+            and f"persistence_encrypted/{step[1]}" in result.unavailable
+        )
     ]
     if aiohttp_missing and "azure.identity" in implementations:
         for workload in workloads:

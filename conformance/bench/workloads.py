@@ -47,6 +47,8 @@ __all__ = [
     "IMPLEMENTATIONS",
     "MI_CACHED_CALLS",
     "MODULE_WORKLOADS",
+    "PERSISTENCE_CHANGES",
+    "PERSISTENCE_TOKENS",
     "SCOPE",
     "STUB_AZ_TOKEN",
     "BenchTarget",
@@ -54,6 +56,7 @@ __all__ = [
     "first_token_script",
     "import_script",
     "main",
+    "persistence_scope",
     "use_mock_imds",
     "write_stub_az",
 ]
@@ -865,6 +868,210 @@ def azure_cli(implementation: str, target: BenchTarget) -> Metrics:
     }
 
 
+# -- the persistent token cache ----
+
+#: Distinct tokens the persistence workload acquires per credential (written to the file one by one).
+PERSISTENCE_TOKENS = 100
+#: Tokens per timed batch of the write phase (batches alternate between the two credentials).
+_PERSISTENCE_BATCH = 10
+#: Times the persistence workload changes the file behind a credential's back and times a read.
+PERSISTENCE_CHANGES = 20
+
+
+def persistence_scope(index: int) -> str:
+    """The ``index``-th distinct scope the persistence workload acquires."""
+    return f"https://res{index}.example/.default"
+
+
+def _persistent_factory(
+    implementation: str, target: BenchTarget, name: str, allow: bool
+) -> Callable[[], Any]:
+    """:func:`_factory`'s credential with ``cache_persistence_options`` (``name``, ``allow``)."""
+    module = importlib.import_module(implementation)
+    options = module.TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=allow)
+
+    def new() -> Any:
+        return module.ClientSecretCredential(
+            target.tenant_id,
+            target.client_id,
+            target.secret,
+            authority=target.url,
+            disable_instance_discovery=True,
+            connection_verify=target.ca_path,
+            cache_persistence_options=options,
+        )
+
+    return new
+
+
+def _batch_ms(get_token: Callable[[str], Any], scopes: Sequence[str]) -> float:
+    """ms per token of acquiring each of ``scopes`` (each a new token: one request each)."""
+    return _loop_over(get_token, scopes) / len(scopes) / 1e6
+
+
+def _bench_tokens_in_file(path: str) -> int:
+    """Access tokens of the plaintext document ``path`` whose target is a persistence scope."""
+    with open(path, "rb") as document:
+        entries = json.loads(document.read()).get("AccessToken", {})
+    wanted = {persistence_scope(i) for i in range(PERSISTENCE_TOKENS)}
+    return sum(1 for entry in entries.values() if entry.get("target") in wanted)
+
+
+def _change_document(path: str, number: int) -> str:
+    """Rewrite the plaintext document ``path`` as another process would: one more access token (a
+    copy of an existing one for scope ``https://other<number>.example/.default``), replaced
+    atomically. Returns that scope."""
+    with open(path, "rb") as document:
+        data = json.loads(document.read())
+    tokens = data["AccessToken"]
+    entry = dict(next(iter(tokens.values())))
+    scope = f"https://other{number}.example/.default"
+    entry["target"] = scope
+    key = "-".join(
+        [
+            entry.get("home_account_id") or "",
+            entry["environment"],
+            "accesstoken",
+            entry["client_id"],
+            entry["realm"],
+            scope,
+        ]
+    ).lower()
+    tokens[key] = entry
+    temporary = f"{path}.bench-{os.getpid()}"
+    with open(temporary, "wb") as out:
+        out.write(json.dumps(data).encode())
+    os.replace(temporary, path)
+    return scope
+
+
+def _persistence_mode(implementation: str, target: BenchTarget, home: str, mode: str, allow: bool) -> Metrics:
+    """The persistence figures of one storage mode (``plaintext`` or ``encrypted``), unprefixed."""
+    name = f"bench-{mode}"
+    plain = _factory(implementation, "sync", target)()
+    persistent = _persistent_factory(implementation, target, name, allow)()
+    scopes = [persistence_scope(i) for i in range(PERSISTENCE_TOKENS)]
+    metrics: Metrics = {}
+    try:
+        # Each pays discovery and, with persistence, creates its file, before the clock.
+        plain.get_token(SCOPE)
+        persistent.get_token(SCOPE)
+        without: list[float] = []
+        with_persistence: list[float] = []
+        cost: list[float] = []
+        requests = 0
+        for start in range(0, PERSISTENCE_TOKENS, _PERSISTENCE_BATCH):
+            batch = scopes[start : start + _PERSISTENCE_BATCH]
+            first, second = (
+                (plain, persistent) if start % (2 * _PERSISTENCE_BATCH) == 0 else (persistent, plain)
+            )
+            figures = {}
+            for credential in (first, second):
+                before = authority_counts(target)
+                figures[credential is persistent] = _batch_ms(credential.get_token, batch)
+                if credential is persistent:
+                    requests += authority_counts(target).get("total", 0) - before.get("total", 0)
+            without.append(figures[False])
+            with_persistence.append(figures[True])
+            cost.append(figures[True] - figures[False])
+        ROUNDS[f"{mode}.write_ms"] = without
+        ROUNDS[f"{mode}.write_persistent_ms"] = with_persistence
+        metrics["write_ms"] = statistics.median(without)
+        metrics["write_persistent_ms"] = statistics.median(with_persistence)
+        metrics["write_cost_ms"] = statistics.median(cost)
+        metrics["write_requests"] = requests
+        if mode == "plaintext":
+            metrics["tokens_in_file"] = _bench_tokens_in_file(
+                os.path.join(home, ".IdentityService", f"{name}.nocae")
+            )
+        elif implementation == "identity":
+            from cache.persistent import PersistentTokenCache
+            from cache.schema import AccessTokenRecord
+
+            cache = PersistentTokenCache.open(name, directory=os.path.join(home, ".IdentityService"))
+            if not cache.encrypted:
+                raise AssertionError("the cache is not encrypted")
+            records = cache.partition(cae=False).find(AccessTokenRecord)
+            wanted = set(scopes)
+            metrics["tokens_in_file"] = sum(1 for record in records if record.target in wanted)
+        # Cached reads, file unchanged: the same scope, in memory and with persistence.
+        before = authority_counts(target)
+        plain_get, persistent_get = plain.get_token, persistent.get_token
+        scope = scopes[0]
+        metrics["read_us"] = _microseconds_per_call(
+            f"{mode}.read_us", lambda n: _loop(plain_get, scope, n), target
+        )
+        metrics["read_persistent_us"] = _microseconds_per_call(
+            f"{mode}.read_persistent_us", lambda n: _loop(persistent_get, scope, n), target
+        )
+        metrics["read_overhead_us"] = metrics["read_persistent_us"] - metrics["read_us"]
+        metrics["read_requests"] = authority_counts(target).get("total", 0) - before.get("total", 0)
+        if mode == "plaintext":
+            # Another process rewrote the file (one more token): the next cached read reloads it.
+            path = os.path.join(home, ".IdentityService", f"{name}.nocae")
+            changed: list[float] = []
+            before = authority_counts(target)
+            for number in range(PERSISTENCE_CHANGES):
+                time.sleep(0.02)  # file times tick coarsely: the change must look newer than our last sync
+                foreign = _change_document(path, number)
+                begin = time.perf_counter_ns()
+                persistent_get(scope)
+                changed.append((time.perf_counter_ns() - begin) / 1000)
+                if persistent_get(foreign).token is None:  # served from the reloaded file
+                    raise AssertionError("no token")
+            ROUNDS[f"{mode}.read_changed_us"] = changed
+            metrics["read_changed_us"] = statistics.median(changed)
+            metrics["changed_requests"] = authority_counts(target).get("total", 0) - before.get("total", 0)
+    finally:
+        plain.close()
+        persistent.close()
+    return metrics
+
+
+def persistence(implementation: str, target: BenchTarget) -> Metrics:
+    """The persistent token cache (``cache_persistence_options``), sync, in a private ``HOME``.
+
+    Two ``ClientSecretCredential`` side by side, one without and one with persistence, each after a
+    first token (discovery, the file created); then :data:`PERSISTENCE_TOKENS` distinct scopes
+    each, in batches of ten that alternate between the two. ``write_ms`` / ``write_persistent_ms``:
+    median ms per token of a batch; ``write_cost_ms``: median over batches of the difference, what
+    writing a token to the file costs. ``write_requests``: token requests of the persistent one
+    (one per token); ``tokens_in_file``: those tokens found in its file afterwards. ``read_us`` /
+    ``read_persistent_us``: µs per cached ``get_token`` of one scope, file unchanged (see
+    :func:`_microseconds_per_call`), and ``read_overhead_us`` their difference; ``read_requests``:
+    requests during those reads. ``read_changed_us``: median of :data:`PERSISTENCE_CHANGES` reads,
+    each right after the file was rewritten behind the credential's back with one more token
+    (:func:`_change_document`, as another process would), whose scope is then served from the file
+    (``changed_requests`` counts what that cost).
+
+    Storage: plaintext, ``allow_unencrypted_storage=True`` with no OS keyring reachable (the child
+    drops ``DBUS_SESSION_BUS_ADDRESS`` first, so a Secret Service in the parent's session does not
+    make identity encrypt); azure-identity then uses msal-extensions' ``FilePersistence``. See
+    :func:`persistence_encrypted` for the encrypted cache.
+    """
+    os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    return _in_private_home(implementation, target, "plaintext")
+
+
+def persistence_encrypted(implementation: str, target: BenchTarget) -> Metrics:
+    """:func:`persistence` with the encrypted cache (``allow_unencrypted_storage=False``: the OS
+    keyring must be usable; the runner checks before it schedules this workload), without the
+    changed-file reads (an encrypted file cannot be rewritten behind the credential's back)."""
+    return _in_private_home(implementation, target, "encrypted")
+
+
+def _in_private_home(implementation: str, target: BenchTarget, mode: str) -> Metrics:
+    import tempfile
+
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}")
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home:
+        os.environ["HOME"] = home
+        os.environ.pop("LOCALAPPDATA", None)
+        metrics = _persistence_mode(implementation, target, home, mode, mode == "plaintext")
+    return metrics
+
+
 #: Workloads run by this module, by name.
 MODULE_WORKLOADS: dict[str, Callable[[str, BenchTarget], Metrics]] = {
     "cached_sync": cached_sync,
@@ -879,6 +1086,8 @@ MODULE_WORKLOADS: dict[str, Callable[[str, BenchTarget], Metrics]] = {
     "managed_identity_sync": managed_identity_sync,
     "managed_identity_async": managed_identity_async,
     "azure_cli": azure_cli,
+    "persistence": persistence,
+    "persistence_encrypted": persistence_encrypted,
 }
 
 
