@@ -38,12 +38,20 @@ locker waits while it exists) and keep an exclusive ``flock`` on it until we hav
 portalocker locker, which ends up flocking an existing file, waits too). When the file exists we
 open it and try the ``flock``: failing means a flock holder (us or portalocker) has it; succeeding
 means either an exclusive-creation holder (the pid in the file is alive: wait) or a stale file whose
-owner died (flocks die with their process; the pid is gone, or the file is empty and older than
-:data:`STALE_EMPTY_AGE`), which we take over. After a ``flock`` succeeds we check that the path
-still names the file we locked (a releaser may have unlinked it meanwhile). Waits are bounded
-(:class:`~cache.errors.CacheLockTimeoutError` names the holder and the file to delete). One race is
-msal-extensions' own and out of our reach: a portalocker process that opened the file before its
-holder unlinked it may flock the unlinked file afterwards and believe it holds the lock.
+owner died (flocks die with their process; the pid is gone, or the file is empty and its ctime older
+than :data:`STALE_EMPTY_AGE`), which we take over. After a ``flock`` succeeds we check that the path
+still names the file we locked (a releaser may have unlinked it meanwhile). A file we have just
+created is ours even if a poller holds its flock for a moment to look at it: we retry the flock
+instead of leaving an orphan behind. Release unlinks the file while the flock is still held.
+
+Waits are bounded (:class:`~cache.errors.CacheLockTimeoutError` names the holder and the file to
+delete) and polled with a backoff (0.5 ms doubling to 50 ms). Polling favours a process that writes
+in a loop (it re-takes the lock microseconds after releasing it); so a poller that has waited
+half a second marks the holder's lock file (its mtime is set to a sentinel), polls every
+millisecond, and the holder, seeing the mark when it releases, waits 5 ms before taking the lock
+again. One race is msal-extensions' own and out of our reach: a portalocker process that opened
+the file before its holder unlinked it may flock the unlinked file afterwards and believe it holds
+the lock.
 
 Windows (not exercised by the tests): exclusive creation plus ``msvcrt.locking`` on the first
 byte, no stale-lock takeover (a stale file must be deleted, as with msal-extensions).
@@ -374,6 +382,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_process_locks)
 
 
+#: A waiter that has waited :data:`_STARVING_AFTER` s marks the holder's lock file with this mtime.
+_WAITER_MARK_NS = 2**62
+_STARVING_AFTER = 0.5
+#: A holder that finds the mark steps aside this long before taking the lock again.
+_YIELD = 0.005
+#: lock path -> monotonic time before which this process does not take the lock again.
+_YIELD_UNTIL: dict[str, float] = {}
+
+
 def _process_lock(path: Path) -> threading.Lock:
     """The lock that serialises this process's threads on ``path`` before they touch the file."""
     name = os.path.normcase(os.path.abspath(path))
@@ -427,7 +444,9 @@ class InterProcessLock:
         self.timeout = timeout
         self._fd: int | None = None
         self._process_lock = _process_lock(path)
+        self._name = os.path.normcase(os.path.abspath(path))
         self._taken_over = False
+        self._starving = False
 
     def __enter__(self) -> InterProcessLock:
         self.acquire()
@@ -458,6 +477,9 @@ class InterProcessLock:
                 f"for {self.timeout:g} s."
             )
         try:
+            pause = _YIELD_UNTIL.pop(self._name, 0.0) - time.monotonic()
+            if pause > 0:  # we found a waiter's mark when we last released: let it in first
+                time.sleep(pause)
             self._fd = self._acquire_file(deadline)
         except BaseException:
             self._process_lock.release()
@@ -476,6 +498,8 @@ class InterProcessLock:
                     os.unlink(self.path)
                 return
             try:
+                if os.fstat(fd).st_mtime_ns == _WAITER_MARK_NS:  # a process has waited long: yield
+                    _YIELD_UNTIL[self._name] = time.monotonic() + _YIELD
                 if self._same_file(fd):  # unlink while the flock still keeps others out
                     os.unlink(self.path)
             except OSError as exc:
@@ -492,25 +516,31 @@ class InterProcessLock:
         return (mine.st_ino, mine.st_dev) == (named.st_ino, named.st_dev)
 
     def _acquire_file(self, deadline: float) -> int:
+        started = time.monotonic()
         delay = 0.0005
+        holder = b""
+        self._starving = False
         while True:
-            attempt = _windows_try_lock(self.path) if _WINDOWS else self._try_lock()
+            attempt = _windows_try_lock(self.path) if _WINDOWS else self._try_lock(deadline)
             if isinstance(attempt, int):
                 return attempt
-            remaining = deadline - time.monotonic()
-            if remaining > 0:
-                time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))  # noqa: S311 - jitter only
-                delay = min(delay * 2, 0.05)
-                continue
-            raise CacheLockTimeoutError(
-                f"Could not lock the token cache within {self.timeout:g} s: {self.path} is held by "
-                f"{_holder_description(attempt.content)}. If that process is not running, delete the file."
-            )
+            holder = attempt.content or holder
+            now = time.monotonic()
+            if now >= deadline:
+                raise CacheLockTimeoutError(
+                    f"Could not lock the token cache within {self.timeout:g} s: {self.path} is held by "
+                    f"{_holder_description(holder)}. If that process is not running, delete the file."
+                )
+            # Fairness: a holder that keeps re-taking the lock (a writer in a loop) would starve
+            # pollers; a poller that has waited a while marks the lock file (see _try_lock), the
+            # holder then steps aside once, and the poller polls often enough to get in.
+            self._starving = now - started > _STARVING_AFTER
+            cap = 0.001 if self._starving else 0.05
+            time.sleep(min(deadline - now, delay * random.uniform(0.5, 1.0)))  # noqa: S311 - jitter only
+            delay = min(delay * 2, cap)
 
-    def _try_lock(self) -> int | _Busy:
+    def _try_lock(self, deadline: float) -> int | _Busy:
         """One attempt: the locked descriptor, or who holds the lock."""
-        import fcntl
-
         self._taken_over = False
         created = True
         try:
@@ -524,15 +554,13 @@ class InterProcessLock:
         except OSError as exc:
             raise _storage_error("create the lock file", self.path, exc) from exc
         st = _require_regular(fd, self.path, "token cache lock file")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if not created or exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                content = _read_prefix(fd)
-                os.close(fd)
-                return _Busy(content)
-            # flock unsupported here (some network file systems): exclusive creation alone holds it.
-            _LOGGER.debug("flock is unavailable on %s (%s); relying on exclusive creation", self.path, exc)
+        if not (self._flock_created(fd, deadline) if created else _try_flock(fd)):
+            content = _read_prefix(fd)
+            if self._starving and not created:
+                with contextlib.suppress(OSError):  # tell the holder someone has waited long
+                    os.utime(fd, ns=(_WAITER_MARK_NS, _WAITER_MARK_NS))
+            os.close(fd)
+            return _Busy(content)
         if not self._same_file(fd):  # unlinked (released) between our open and our flock
             os.close(fd)
             return _Busy(b"")
@@ -551,6 +579,25 @@ class InterProcessLock:
         os.pwrite(fd, f"{os.getpid()} {sys.argv[0]}".encode(), 0)
         return fd
 
+    def _flock_created(self, fd: int, deadline: float) -> bool:
+        """Flock the file we have just created. Exclusive creation made it ours, but a poller may
+        be holding its flock for a moment to look at it (it lets go at once); a portalocker
+        process may also have flocked it, and then deletes it when done: our claim is void."""
+        pause = 0.00005
+        while True:
+            try:
+                if _try_flock(fd, raise_unsupported=True):
+                    return True
+            except OSError as exc:  # flock unsupported here (some network file systems)
+                _LOGGER.debug(
+                    "flock is unavailable on %s (%s); relying on exclusive creation", self.path, exc
+                )
+                return True
+            if time.monotonic() >= deadline or not self._same_file(fd):
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+
     @staticmethod
     def _stale(content: bytes, st: os.stat_result) -> bool:
         """Whether a lock file nobody flocks belongs to a dead owner (else: an exclusive-creation
@@ -558,7 +605,7 @@ class InterProcessLock:
         pid, _, _ = content.decode("utf-8", "replace").strip().partition(" ")
         if pid.isdigit() and pid.isascii():
             return not _process_alive(int(pid))
-        return time.time() - st.st_mtime > STALE_EMPTY_AGE
+        return time.time() - st.st_ctime > STALE_EMPTY_AGE  # ctime: a waiter's mark moves mtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +613,19 @@ class _Busy:
     """A failed attempt: the holder's lock-file content (``b""`` when unknown)."""
 
     content: bytes
+
+
+def _try_flock(fd: int, *, raise_unsupported: bool = False) -> bool:
+    """A non-blocking exclusive flock: True if taken, False if someone holds it."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) or not raise_unsupported:
+            return False
+        raise
+    return True
 
 
 def _read_prefix(fd: int) -> bytes:

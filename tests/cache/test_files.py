@@ -307,17 +307,23 @@ def test_a_lock_file_naming_a_dead_process_is_taken_over(tmp_path: Path) -> None
     assert not path.exists()
 
 
-def test_an_empty_lock_file_is_stale_only_once_it_is_old(tmp_path: Path) -> None:
+def test_an_empty_lock_file_is_stale_only_once_it_is_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Empty: an owner between creating the file and writing its pid (wait), or one killed right
-    there (take over once the file is older than STALE_EMPTY_AGE)."""
+    there (take over once the file is older than STALE_EMPTY_AGE, by its ctime: waiters may move
+    its mtime)."""
+    assert STALE_EMPTY_AGE == 2.0
+    monkeypatch.setattr("cache.files.STALE_EMPTY_AGE", 0.3)
     path = tmp_path / "c.lockfile"
     path.write_text("")
+    age(path, 3600)  # the mtime says nothing
     with (
         pytest.raises(CacheLockTimeoutError, match="an unknown process"),
-        InterProcessLock(path, timeout=0.2),
+        InterProcessLock(path, timeout=0.1),
     ):
         pass
-    age(path, STALE_EMPTY_AGE + 1)
+    time.sleep(0.35)
     lock = InterProcessLock(path, timeout=1)
     with lock:
         assert lock.took_over_stale_lock
