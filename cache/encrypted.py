@@ -190,14 +190,16 @@ def _missing_backend() -> str:
             "no Secret Service (gnome-keyring, KWallet) is reachable: there is no D-Bus session bus "
             "(DBUS_SESSION_BUS_ADDRESS is not set, as in SSH sessions and containers)"
         )
-    detail = ""
     try:
         from keyring.backends import SecretService
 
         SecretService.Keyring.priority  # noqa: B018 - raises, saying why the backend is unusable
     except Exception as exc:  # the reason only; the backend stays unusable either way
-        detail = f": {exc}"
-    return f"no Secret Service (gnome-keyring, KWallet) is running on the D-Bus session bus{detail}"
+        return f"no Secret Service (gnome-keyring, KWallet) is usable on the D-Bus session bus: {exc}"
+    return (
+        "keyring is set to use no backend (keyring.backends.fail.Keyring), although a Secret Service "
+        "is running; see PYTHON_KEYRING_BACKEND and keyring's keyringrc.cfg"
+    )
 
 
 def _problem(backend: Any) -> str | None:

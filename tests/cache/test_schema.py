@@ -293,7 +293,7 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     CacheDocument.parse(data, log=False).to_bytes()
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(document_like)
 def test_arbitrary_json_never_raises_and_objects_survive_a_rewrite(raw: dict[str, Any]) -> None:
     document = CacheDocument.parse(json.dumps(raw).encode(), log=False)
@@ -304,6 +304,7 @@ def test_arbitrary_json_never_raises_and_objects_survive_a_rewrite(raw: dict[str
                 assert rewritten[section] == value
             continue
         assert rewritten[section] == {k: v for k, v in value.items() if isinstance(v, dict)}
+    reread = CacheDocument.parse(document.to_bytes(), log=False)
     for record_type in (
         AccessTokenRecord,
         RefreshTokenRecord,
@@ -312,7 +313,7 @@ def test_arbitrary_json_never_raises_and_objects_survive_a_rewrite(raw: dict[str
         AppMetadataRecord,
     ):
         for key, record in document.records(record_type):
-            assert record.to_json() == rewritten[record_type.section][key]
+            assert reread.get(record_type, key) == record
 
 
 texts = st.text(min_size=1, max_size=20)
