@@ -308,6 +308,11 @@ class WatchedFile:
         self._trusted = False
 
     @property
+    def known_missing(self) -> bool:
+        """The last check found no file (so a missing file now is no change)."""
+        return self._content == b"" and self._signature is None and self._trusted
+
+    @property
     def trusted(self) -> Signature | None:
         """The signature that proves the file unchanged, or ``None`` while it cannot (not read yet,
         missing, or within the racy window). An owner's hot path may compare an ``lstat`` with it

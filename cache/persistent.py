@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from cache.encrypted import AesGcmCodec, UnreadableDocumentError, keyring_key, keyring_problem
-from cache.errors import PersistenceUnavailableError, UnsafeCachePathError
+from cache.errors import CacheLockTimeoutError, PersistenceUnavailableError, UnsafeCachePathError
 from cache.files import (
     LOCK_SUFFIX,
     LOCK_TIMEOUT,
@@ -318,8 +318,11 @@ class CachePartition:
             st = os.lstat(self._name)
             if (st.st_size, st.st_mtime_ns, st.st_ino) == self._watched.trusted:
                 return self._index.entries.get(key)
+        except FileNotFoundError:
+            if self._watched.known_missing:  # never written yet
+                return self._index.entries.get(key)
         except OSError:
-            pass  # missing or unreadable: the careful path below says which
+            pass  # the careful path below says what is wrong
         with self._lock:
             self._refresh(locked=False)
         return self._index.entries.get(key)
@@ -358,9 +361,13 @@ class CachePartition:
         if document is None:
             # Unreadable outside the lock: possibly a writer that rewrites in place (msal-extensions
             # truncates and writes); read again while no writer can be active, then conclude.
-            with InterProcessLock(self.lock_path, timeout=self._lock_timeout):
-                self._watched.forget()
-                document = self._decode(self._watched.check() or b"", log=True) or CacheDocument()
+            self._watched.forget()
+            try:
+                with InterProcessLock(self.lock_path, timeout=self._lock_timeout):
+                    data = self._watched.check() or b""
+            except CacheLockTimeoutError:
+                data = self._watched.check() or b""  # a writer stays busy: conclude from what we read
+            document = self._decode(data, log=True) or CacheDocument()
         self._document = document
         self._index.sync(document.access_tokens())
 

@@ -191,6 +191,19 @@ def test_an_unchanged_file_costs_one_stat_per_read(tmp_path: Path, monkeypatch: 
     assert counts == {"lstat": 1000, "stat": 0, "open": 0, "read": 0, "fstat": 0}
 
 
+def test_a_cache_never_written_costs_one_stat_per_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = plaintext(tmp_path)
+    calls: list[str] = []
+    for name in ("lstat", "open", "read"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _n=name, _r=real, **k: calls.append(_n) or _r(*a, **k))
+    for _ in range(10):
+        assert cache.get(key()) is None
+    assert calls == ["lstat"] * 10
+
+
 def test_lookups_cost_the_same_with_many_tokens(tmp_path: Path) -> None:
     index = AccessTokenIndex(cae=False)
     document = CacheDocument()
