@@ -67,6 +67,7 @@ __all__ = [
     "CAE_SUFFIX",
     "DEFAULT_NAME",
     "NON_CAE_SUFFIX",
+    "AccessTokenIndex",
     "CachePartition",
     "Codec",
     "PersistentTokenCache",
@@ -497,6 +498,12 @@ class PersistentTokenCache:
 
     Create it with :meth:`open`. The access-token methods match
     :class:`~cache.memory.MemoryTokenCache`; other records live in :meth:`partition`.
+
+    Every method may raise a :class:`~cache.errors.TokenCacheError`: reads
+    :class:`~cache.errors.UnsafeCachePathError` (a link appeared at the path) or
+    :class:`~cache.errors.CacheStorageError` (the file cannot be read); writes also
+    :class:`~cache.errors.CacheLockTimeoutError`. A failed write leaves the file as it was and the
+    next read reloads it. Unreadable content is never an error (an empty cache and a WARNING).
     """
 
     def __init__(self, name: str, directory: Path, non_cae: CachePartition, cae: CachePartition) -> None:
