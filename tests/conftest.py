@@ -4,6 +4,7 @@
   talk to the mock authority in process (httpx.MockTransport / respx) or over 127.0.0.1.
 * The process-wide discovery memo is cleared around every test so tests cannot see each other's
   discovery documents.
+* Each test has a home directory of its own (persistent token caches, developer tools' files).
 * Managed identity: IMDS's address is replaced by a closed loopback port for every test, and the
   variables that select a managed identity source (or DefaultAzureCredential's members) are
   cleared, so no test depends on, or can reach, the machine it runs on.
@@ -109,6 +110,17 @@ _SELECTING_VARIABLES = (
     "MSI_SECRET",
     "SYSTEM_OIDCREQUESTURI",
 )
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A home of the test's own: persistent token caches (``~/.IdentityService``) and developer
+    tools' sign-in files never touch the real user's."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LOCALAPPDATA", str(home / "AppData" / "Local"))
+    monkeypatch.delenv("AZURE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("AZD_CONFIG_DIR", raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ announced once per process as not implemented yet.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import azure.identity
@@ -34,10 +33,6 @@ RECORD_JSON = {
     "username": USERNAME,
     "version": "1.0",
 }
-WARNING = (
-    "cache_persistence_options (name {name!r}) is accepted but persistent token caching is not "
-    "implemented yet: tokens are cached in memory only."
-)
 
 
 def record() -> AuthenticationRecord:
@@ -254,45 +249,22 @@ CREDENTIALS = [
 ]
 
 
-def persistence_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "identity"
-        and r.levelno == logging.WARNING
-        and "persistent token caching" in r.getMessage()
-    ]
-
-
 @pytest.mark.parametrize("name", CREDENTIALS)
-async def test_credentials_accept_persistence_options_and_warn_once_per_process(
-    api: Api, name: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+async def test_credentials_with_persistence_options_use_the_persistent_cache(
+    api: Api, name: str, tmp_path: Any
 ) -> None:
-    monkeypatch.setattr(identity.settings, "_persistence_warned", False)
+    from cache.persistent import PersistentTokenCache
 
-    build(api, name, cache_persistence_options=TokenCachePersistenceOptions(name="my-app"))
-    build(api, name, cache_persistence_options=TokenCachePersistenceOptions(name="other-app"))
-    build(api, "ClientSecretCredential", cache_persistence_options=TokenCachePersistenceOptions())
-
-    assert persistence_warnings(caplog) == [WARNING.format(name="my-app")]
-
-
-async def test_no_warning_without_persistence_options(
-    api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(identity.settings, "_persistence_warned", False)
-
-    for name in CREDENTIALS:
-        build(api, name)
-
-    assert persistence_warnings(caplog) == []
+    options = TokenCachePersistenceOptions(name=f"{name}-cache", allow_unencrypted_storage=True)
+    credential = build(api, name, cache_persistence_options=options)
+    assert isinstance(credential._core.cache, PersistentTokenCache)
+    plain = build(api, name)
+    assert not isinstance(plain._core.cache, PersistentTokenCache)
 
 
-async def test_credential_with_persistence_options_caches_in_memory(
-    api: Api, entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(identity.settings, "_persistence_warned", False)
-    credential = api.credential(cache_persistence_options=TokenCachePersistenceOptions())
+async def test_credential_with_persistence_options_reuses_its_token(api: Api, entra: FakeEntra) -> None:
+    options = TokenCachePersistenceOptions(allow_unencrypted_storage=True)
+    credential = api.credential(cache_persistence_options=options)
 
     first = await api.get_token(credential, VAULT)
     second = await api.get_token(credential, VAULT)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import respx
@@ -162,38 +163,47 @@ def test_custom_authority_and_instance_discovery_example(authority: MockAuthorit
 
 
 def test_persistence_options_example_with_a_service_principal(
-    authority: MockAuthority, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    authority: MockAuthority, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    import identity.settings
+    import keyring
+    import keyring.backends.fail
+
     from identity import ClientSecretCredential, TokenCachePersistenceOptions
 
-    monkeypatch.setattr(identity.settings, "_persistence_warned", False)
-    # Configure encrypted token caching
-    cache_options = TokenCachePersistenceOptions(
-        allow_unencrypted_storage=False,  # Require encryption (secure default)
-        name="myapp.cache",  # Isolate cache from other applications
-    )
-    # Use with service principal credential
-    sp_credential = ClientSecretCredential(
-        tenant_id=DEFAULT_TENANT,
-        client_id=DEFAULT_CLIENT_ID,
-        client_secret=DEFAULT_SECRET,
-        cache_persistence_options=cache_options,
-    )
-    # Development environment with unencrypted fallback (less secure)
-    dev_cache_options = TokenCachePersistenceOptions(
-        allow_unencrypted_storage=True,  # Allow unencrypted storage if needed
-        name="dev.cache",
-    )
-
+    monkeypatch.setenv("HOME", str(tmp_path))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # a machine without an OS keyring
+    try:
+        # Configure encrypted token caching
+        cache_options = TokenCachePersistenceOptions(
+            allow_unencrypted_storage=False,  # Require encryption (secure default)
+            name="myapp.cache",  # Isolate cache from other applications
+        )
+        # Encryption is required and impossible here: refused at construction, with the way out.
+        with pytest.raises(ValueError, match=r"allow_unencrypted_storage=True"):
+            ClientSecretCredential(
+                tenant_id=DEFAULT_TENANT,
+                client_id=DEFAULT_CLIENT_ID,
+                client_secret=DEFAULT_SECRET,
+                cache_persistence_options=cache_options,
+            )
+        # Development environment with unencrypted fallback (less secure)
+        dev_cache_options = TokenCachePersistenceOptions(
+            allow_unencrypted_storage=True,  # Allow unencrypted storage if needed
+            name="dev.cache",
+        )
+        dev_credential = ClientSecretCredential(
+            tenant_id=DEFAULT_TENANT,
+            client_id=DEFAULT_CLIENT_ID,
+            client_secret=DEFAULT_SECRET,
+            cache_persistence_options=dev_cache_options,
+        )
+        token = dev_credential.get_token("https://vault.azure.net/.default").token
+    finally:
+        keyring.set_keyring(previous)
     assert (cache_options.allow_unencrypted_storage, cache_options.name) == (False, "myapp.cache")
-    assert (dev_cache_options.allow_unencrypted_storage, dev_cache_options.name) == (True, "dev.cache")
-    assert authority.describe_token(sp_credential.get_token("https://vault.azure.net/.default").token)
-    warnings_logged = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "identity"]
-    assert [r.getMessage() for r in warnings_logged] == [
-        "cache_persistence_options (name 'myapp.cache') is accepted but persistent token caching is not "
-        "implemented yet: tokens are cached in memory only."
-    ]
+    assert authority.describe_token(token)
+    assert token in (tmp_path / ".IdentityService" / "dev.cache.nocae").read_text()
 
 
 def test_environment_variables_reference() -> None:
