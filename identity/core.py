@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from cache.errors import TokenCacheError
 from cache.memory import AccessTokenEntry, CacheKey, Freshness, MemoryTokenCache, fresh_until, freshness
+from cache.store import AccessTokenStore
 from protocol.authority import Authority, validate_tenant_id
 from protocol.claims import CAE_CAPABILITY, merge_claims
 from protocol.errors import ProtocolError, SourceUnavailableError
@@ -147,7 +149,7 @@ class TokenCore:
         acquire: AcquireFlow,
         additionally_allowed_tenants: Sequence[str] = (),
         multitenant_disabled: bool = False,
-        cache: MemoryTokenCache | None = None,
+        cache: AccessTokenStore | None = None,
         clock: Callable[[], float] = time.time,
         account: str | None = None,
     ) -> None:
@@ -157,7 +159,7 @@ class TokenCore:
         self._acquire = acquire
         self._allowed = tuple(additionally_allowed_tenants)
         self._multitenant_disabled = multitenant_disabled
-        self.cache = cache if cache is not None else MemoryTokenCache()
+        self.cache: AccessTokenStore = cache if cache is not None else MemoryTokenCache()
         self.clock = clock
         self.account = account
         self.locks: KeyedLocks[CacheKey] = KeyedLocks()
@@ -231,7 +233,7 @@ class TokenCore:
         """The cached entry for ``plan`` and its freshness (``EXPIRED`` when there is none)."""
         if plan.bypass_cache:
             return None, Freshness.EXPIRED
-        entry = self.cache.get(plan.key)
+        entry = self._read(plan.key)
         if entry is None:
             return None, Freshness.EXPIRED
         return entry, freshness(entry, self.clock())
@@ -285,7 +287,7 @@ class TokenCore:
         if plan.request_key is not None:
             fast = FastEntry(fresh_until(entry), AccessToken(entry.token, entry.expires_on), info)
             with self._fast_lock:
-                if self.cache.get(plan.key) is entry:  # not replaced meanwhile by a newer token
+                if self._read(plan.key) is entry:  # not replaced meanwhile by a newer token
                     self.fast[plan.request_key] = fast
                     self._fast_keys.setdefault(plan.key, set()).add(plan.request_key)
         return info
@@ -293,9 +295,25 @@ class TokenCore:
     def replace(self, plan: Plan, entry: AccessTokenEntry) -> None:
         """Store a new token for ``plan``'s key; the fast path forgets the one it replaces."""
         with self._fast_lock:
-            self.cache.put(plan.key, entry)
+            self.write(plan.key, entry)
             for request_key in self._fast_keys.pop(plan.key, ()):
                 self.fast.pop(request_key, None)
+
+    def _read(self, key: CacheKey) -> AccessTokenEntry | None:
+        """The cached entry; a persistent store that cannot be read counts as a miss (WARNING)."""
+        try:
+            return self.cache.get(key)
+        except TokenCacheError as exc:
+            _LOGGER.warning("%s: the token cache cannot be read, so it is bypassed: %s", self.credential, exc)
+            return None
+
+    def write(self, key: CacheKey, entry: AccessTokenEntry) -> None:
+        """Store ``entry``; when a persistent store refuses (lock timeout, disk, a planted link) the
+        token is still handed out, and the failure is logged at WARNING."""
+        try:
+            self.cache.put(key, entry)
+        except TokenCacheError as exc:
+            _LOGGER.warning("%s: the token could not be stored in the token cache: %s", self.credential, exc)
 
     def fast_hit(self, scopes: tuple[str, ...], tenant_id: str | None, enable_cae: bool) -> FastEntry | None:
         """The fast path: a FRESH token for exactly this request, or ``None`` (then take the slow
@@ -359,7 +377,7 @@ class Attempt:
         core = self._core
         core.finished(self._plan, exc)
         if self.stale is not None:
-            core.cache.put(self._plan.key, self.stale.deferred(core.clock()))
+            core.write(self._plan.key, self.stale.deferred(core.clock()))
             _LOGGER.warning(
                 "%s: proactive token refresh failed; the cached token stays in use until it expires. %s",
                 core.credential,

@@ -202,3 +202,55 @@ def test_transport_unused_by_cached_reads(home: Path, no_keyring: None) -> None:
         cache_persistence_options=plaintext("offline"),
     )
     assert offline.get_token(SCOPE).token
+
+
+class _BrokenStore:
+    """A persistent store whose lock is always held elsewhere, or whose path became a link."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get(self, key: Any) -> Any:
+        raise self.error
+
+    def put(self, key: Any, entry: Any) -> None:
+        raise self.error
+
+    def remove(self, key: Any) -> None:
+        raise self.error
+
+    def clear(self) -> None:
+        raise self.error
+
+    def __len__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param("lock", id="lock-timeout"),
+        pytest.param("link", id="planted-link"),
+    ],
+)
+async def test_a_cache_that_fails_is_bypassed_with_a_warning(
+    mode: str, error: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cache.errors import CacheLockTimeoutError, UnsafeCachePathError
+
+    failure = (
+        CacheLockTimeoutError("the lock file x.lockfile is held by process 1")
+        if error == "lock"
+        else UnsafeCachePathError("token cache file x.nocae is a symbolic link")
+    )
+    authority = MockAuthority.with_defaults()
+    cred = module(mode).ClientSecretCredential(
+        DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_SECRET, transport=authority.transport()
+    )
+    cred._core.cache = _BrokenStore(failure)
+    token = await call(mode, cred.get_token, SCOPE)
+    assert authority.describe_token(token.token) is not None
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "identity"]
+    assert any("could not be stored in the token cache" in m for m in messages)
+    assert any("cannot be read, so it is bypassed" in m for m in messages)
+    assert token.token not in caplog.text
