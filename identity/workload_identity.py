@@ -37,6 +37,7 @@ from protocol.retry import RetryPolicy
 from .constants import EnvironmentVariables
 from .core import TokenCore
 from .credential import SyncCredential
+from .http_options import HttpOptions
 from .persistence_options import TokenCachePersistenceOptions
 from .service_principal import service_principal_core
 from .settings import attach_persistent_cache, constructor_options
@@ -178,6 +179,29 @@ def workload_identity_core(
     )
 
 
+def configure(credential: Any, arguments: dict[str, Any]) -> tuple[HttpOptions, AzureProxy | None]:
+    """The constructor steps both twins share, given ``locals()``: options, the token core (with its
+    persistent cache, if asked for) and the AKS proxy settings (``None`` in normal mode).
+
+    Raises:
+        ValueError: see :func:`workload_identity_core` and :func:`azure_proxy_from_environment`.
+    """
+    http = constructor_options(credential, arguments)
+    credential._core = workload_identity_core(
+        type(credential).__name__,
+        tenant_id=arguments["tenant_id"],
+        client_id=arguments["client_id"],
+        token_file_path=arguments["token_file_path"],
+        authority=arguments["authority"],
+        disable_instance_discovery=arguments["disable_instance_discovery"],
+        additionally_allowed_tenants=arguments["additionally_allowed_tenants"],
+        retry_policy=http.retry_policy,
+    )
+    attach_persistent_cache(credential._core, http)
+    custom = arguments["transport"] is not None or arguments["http_client"] is not None
+    return http, azure_proxy_from_environment(arguments["enable_azure_proxy"], custom_transport=custom)
+
+
 class WorkloadIdentityCredential(SyncCredential):
     """Authenticates with a federated token from a file, as Microsoft Entra Workload ID provides.
 
@@ -213,20 +237,7 @@ class WorkloadIdentityCredential(SyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        http = constructor_options(self, locals())
-        self._core = workload_identity_core(
-            type(self).__name__,
-            tenant_id=tenant_id,
-            client_id=client_id,
-            token_file_path=token_file_path,
-            authority=authority,
-            disable_instance_discovery=disable_instance_discovery,
-            additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=http.retry_policy,
-        )
-        attach_persistent_cache(self._core, http)
-        custom = transport is not None or http_client is not None
-        proxy = azure_proxy_from_environment(enable_azure_proxy, custom_transport=custom)
+        http, proxy = configure(self, locals())
         if proxy is None:
             self._driver = SyncDriver(
                 client=http_client, transport=transport, client_options=http.client_options

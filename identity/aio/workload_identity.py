@@ -10,8 +10,7 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..persistence_options import TokenCachePersistenceOptions
-from ..settings import attach_persistent_cache, constructor_options
-from ..workload_identity import azure_proxy_from_environment, workload_identity_core
+from ..workload_identity import configure
 from .credential import AsyncCredential
 
 __all__ = ["WorkloadIdentityCredential"]
@@ -39,20 +38,7 @@ class WorkloadIdentityCredential(AsyncCredential):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        http = constructor_options(self, locals())
-        self._core = workload_identity_core(
-            type(self).__name__,
-            tenant_id=tenant_id,
-            client_id=client_id,
-            token_file_path=token_file_path,
-            authority=authority,
-            disable_instance_discovery=disable_instance_discovery,
-            additionally_allowed_tenants=additionally_allowed_tenants,
-            retry_policy=http.retry_policy,
-        )
-        attach_persistent_cache(self._core, http)
-        custom = transport is not None or http_client is not None
-        proxy = azure_proxy_from_environment(enable_azure_proxy, custom_transport=custom)
+        http, proxy = configure(self, locals())
         if proxy is None:
             self._driver = AsyncDriver(
                 client=http_client, transport=transport, client_options=http.client_options
