@@ -59,17 +59,19 @@ def workers_entry(token: str) -> workers.AccessTokenEntry:
 def test_processes_starting_together_agree_on_one_key(
     secret_service: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No key exists yet: eight processes create it at once (under the lock) and write 25 tokens
-    each; none is lost and every file decrypts."""
+    """No key exists yet: four processes create it at once (under the lock) and write 25 tokens
+    each; none is lost and every file decrypts. (Eight at once sometimes made gnome-keyring drop a
+    client's D-Bus session ("NoSession") and leave its collection locked for the rest of the run;
+    the 8-process stress tests of the file format and lock use a file-backed keyring.)"""
     processes = [
         run("write", "--first", i * 25, "--count", 25, "--directory", tmp_path, "--name", secret_service)
-        for i in range(8)
+        for i in range(4)
     ]
     for process in processes:
         assert output(process).count("committed") == 25
     with caplog.at_level(logging.WARNING, logger="cache"):
         cache = PersistentTokenCache.open(secret_service, directory=tmp_path)
-        assert len(cache) == 200
+        assert len(cache) == 100
     assert caplog.records == []
 
 
