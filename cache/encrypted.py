@@ -38,6 +38,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -70,6 +71,8 @@ MAGIC = b"ENTRATC\x00"
 FORMAT_VERSION = 1
 #: Seconds a keyring call may take before the keyring counts as unusable.
 KEYRING_TIMEOUT = 10.0
+#: Pauses before the second and third attempt of a keyring call that raised.
+KEYRING_RETRY_DELAYS = (0.05, 0.25)
 
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
 _NONCE_SIZE = 12
@@ -148,13 +151,13 @@ _PROBES: dict[int, tuple[Any, str | None]] = {}
 _KEYS: dict[tuple[int, str], tuple[Any, bytes]] = {}
 
 
-def _call(function: Callable[[], T], what: str) -> T:
-    """Run a keyring call on a daemon thread, bounded by :data:`KEYRING_TIMEOUT`.
+def _call_once(function: Callable[[], T], what: str) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, exception)`` of one call on a daemon thread.
 
     Raises:
-        PersistenceUnavailableError: it raised or did not return in time.
+        PersistenceUnavailableError: no answer within :data:`KEYRING_TIMEOUT`.
     """
-    outcome: list[Any] = []
+    outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:
         try:
@@ -167,16 +170,35 @@ def _call(function: Callable[[], T], what: str) -> T:
     worker.join(KEYRING_TIMEOUT)
     if not outcome:
         raise PersistenceUnavailableError(
-            f"the keyring did not answer within {KEYRING_TIMEOUT:g} s ({what}); it may be waiting for "
-            "an unlock prompt nobody can see"
+            f"the keyring did not answer within {KEYRING_TIMEOUT:g} s ({what}); it may be waiting "
+            "for an unlock prompt nobody can see"
         )
-    succeeded, value = outcome[0]
-    if not succeeded:
-        raise PersistenceUnavailableError(
-            f"the keyring failed to {what} ({type(value).__name__}: {value})"
-        ) from value
-    result: T = value
-    return result
+    return outcome[0]
+
+
+def _call(function: Callable[[], T], what: str) -> T:
+    """Run a keyring call, bounded by :data:`KEYRING_TIMEOUT`; a call that raised is tried again
+    after each of :data:`KEYRING_RETRY_DELAYS` (a Secret Service busy with many clients at once
+    drops sessions for a moment), one that did not answer is not.
+
+    Raises:
+        PersistenceUnavailableError: every attempt raised, or one did not return in time.
+    """
+    delays = list(KEYRING_RETRY_DELAYS)
+    attempts = 1
+    while True:
+        succeeded, value = _call_once(function, what)
+        if succeeded:
+            result: T = value
+            return result
+        if not delays:
+            raise PersistenceUnavailableError(
+                f"the keyring failed to {what} ({type(value).__name__}: {value}; {attempts} attempts)"
+            ) from value
+        delay = delays.pop(0)
+        _LOGGER.debug("The keyring failed to %s (%s); again in %g s", what, type(value).__name__, delay)
+        time.sleep(delay)
+        attempts += 1
 
 
 def _missing_backend() -> str:

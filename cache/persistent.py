@@ -30,18 +30,25 @@ ID tokens, accounts and app metadata are reached through :meth:`PersistentTokenC
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from cache.encrypted import AesGcmCodec, UnreadableDocumentError, keyring_key, keyring_problem
-from cache.errors import CacheLockTimeoutError, PersistenceUnavailableError, UnsafeCachePathError
+from cache.errors import (
+    CacheLockTimeoutError,
+    PersistenceUnavailableError,
+    TokenCacheError,
+    UnsafeCachePathError,
+)
 from cache.files import (
     LOCK_SUFFIX,
     LOCK_TIMEOUT,
@@ -87,6 +94,13 @@ CAE_SUFFIX = ".cae"
 R = TypeVar("R", AccessTokenRecord, RefreshTokenRecord, IdTokenRecord, AccountRecord, AppMetadataRecord)
 
 _plaintext_warned: set[str] = set()
+#: Write-behind caches open in this process, by (directory, name, storage, fsync, lock timeout):
+#: credentials that open the same cache share one, so each sees the others' tokens at once, pending
+#: writes included, and the document is parsed once.
+_SHARED: weakref.WeakValueDictionary[tuple[str, str, str, bool, float], PersistentTokenCache] = (
+    weakref.WeakValueDictionary()
+)
+_SHARED_GUARD = threading.Lock()
 _plaintext_warned_guard = threading.Lock()
 
 
@@ -282,6 +296,8 @@ class CachePartition:
         cae: the CAE flag of the access tokens this document holds.
         fsync: fsync the file and the directory on every write.
         lock_timeout: seconds to wait for the lock file.
+        write_behind: :meth:`put` returns once the token is in memory; the process's cache writer
+            thread commits it to the file (see :class:`PersistentTokenCache`).
     """
 
     def __init__(
@@ -293,6 +309,7 @@ class CachePartition:
         cae: bool,
         fsync: bool = True,
         lock_timeout: float = LOCK_TIMEOUT,
+        write_behind: bool = False,
     ) -> None:
         self.document = document
         self.cae = cae
@@ -307,6 +324,11 @@ class CachePartition:
         self._document = CacheDocument()
         self._index = AccessTokenIndex(cae=cae)
         self._swept = False  # stale temporary files removed (once per partition)
+        self._write_behind = write_behind
+        #: changes applied to the document in memory but not yet to the file, oldest first
+        self._pending: list[Callable[[CacheDocument], bool]] = []
+        #: the content being written outside ``self._lock`` (a reader that finds it skips parsing)
+        self._writing: bytes | None = None
 
     def __repr__(self) -> str:
         return f"CachePartition({str(self.path)!r}, tokens={len(self._index.entries)})"
@@ -324,14 +346,12 @@ class CachePartition:
                 return self._index.entries.get(key)
         except OSError:
             pass  # the careful path below says what is wrong
-        with self._lock:
-            self._refresh(locked=False)
+        self._load()
         return self._index.entries.get(key)
 
     def __len__(self) -> int:
         """How many access tokens the document holds for our lookups."""
-        with self._lock:
-            self._refresh(locked=False)
+        self._load()
         return len(self._index.entries)
 
     def find(self, record_type: type[R], **fields: object) -> list[R]:
@@ -345,32 +365,48 @@ class CachePartition:
         unknown = set(fields) - names
         if unknown:
             raise TypeError(f"{record_type.__name__} has no field {', '.join(sorted(unknown))}")
+        self._load()
         with self._lock:
-            self._refresh(locked=False)
             return [
                 record
                 for _, record in self._document.records(record_type)
                 if all(getattr(record, name) == value for name, value in fields.items())
             ]
 
-    def _refresh(self, *, locked: bool) -> None:
-        """Reload the document if the file changed (caller holds ``self._lock``)."""
+    def _load(self) -> None:
+        """Bring the document up to date with the file.
+
+        Lock order, everywhere: the file lock (with its per-process lock), then ``self._lock``.
+        """
+        with self._lock:
+            if self._refresh(locked=False):
+                return
+        # Unreadable outside the lock: possibly a writer that rewrites in place (msal-extensions
+        # truncates and writes); read again while no writer can be active, then conclude.
+        try:
+            with InterProcessLock(self.lock_path, timeout=self._lock_timeout), self._lock:
+                self._refresh(locked=True)
+        except CacheLockTimeoutError:
+            with self._lock:  # a writer stays busy: conclude from what we read
+                self._refresh(locked=True)
+
+    def _refresh(self, *, locked: bool) -> bool:
+        """Reload the document if the file changed (caller holds ``self._lock``); ``False`` when
+        the content cannot be read and ``locked`` is False (the caller then reads under the lock)."""
         data = self._watched.check()
         if data is None:
-            return
+            return True
+        if data == self._writing:  # our own write, just renamed into place: nothing new
+            return True
         document = self._decode(data, log=locked)
         if document is None:
-            # Unreadable outside the lock: possibly a writer that rewrites in place (msal-extensions
-            # truncates and writes); read again while no writer can be active, then conclude.
             self._watched.forget()
-            try:
-                with InterProcessLock(self.lock_path, timeout=self._lock_timeout):
-                    data = self._watched.check() or b""
-            except CacheLockTimeoutError:
-                data = self._watched.check() or b""  # a writer stays busy: conclude from what we read
-            document = self._decode(data, log=True) or CacheDocument()
+            return False
+        for change in self._pending:  # the document in memory is the file plus what is not written
+            change(document)
         self._document = document
         self._index.sync(document.access_tokens())
+        return True
 
     def _decode(self, data: bytes, *, log: bool) -> CacheDocument | None:
         try:
@@ -391,29 +427,73 @@ class CachePartition:
 
     def _write(
         self,
-        change: Callable[[CacheDocument], bool],
+        change: Callable[[CacheDocument], bool] | None,
         hint: _Hint | None = None,
     ) -> None:
-        """Apply ``change`` (which returns whether it changed anything) to the current document
-        under the file lock and write the result atomically."""
-        with self._lock:
-            try:
-                with InterProcessLock(self.lock_path, timeout=self._lock_timeout) as lock:
+        """Under the file lock: apply every pending change and ``change`` (which returns whether it
+        changed anything) to the file's current document, and replace the file atomically.
+
+        ``self._lock`` is held while the document changes, not while the file is written, so this
+        process's readers and write-behind puts never wait for the disk.
+        """
+        with InterProcessLock(self.lock_path, timeout=self._lock_timeout) as lock:
+            with self._lock:
+                try:
                     if not self._swept or lock.took_over_stale_lock:
                         remove_stale_temporaries(self.path)
                         self._swept = True
-                    self._refresh(locked=True)
-                    changed = change(self._document)
+                    self._refresh(locked=True)  # the file's document plus our pending changes
+                    changed = bool(self._pending)
+                    self._pending = []
+                    if change is not None:
+                        changed = change(self._document) or changed
                     changed = self._drop_expired(int(time.time())) or changed
                     if not changed:
                         return
                     data = self._codec.encode(self._document.to_bytes(), self.document)
-                    self._watched.record(data, write_atomic(self.path, data, fsync=self._fsync))
+                    self._writing = data
+                except BaseException:
+                    self._watched.forget()  # the document in memory may hold a change not on disk
+                    raise
+                finally:
+                    self._index.sync(self._document.access_tokens(), hint=hint)
+            try:
+                written = write_atomic(self.path, data, fsync=self._fsync)
             except BaseException:
-                self._watched.forget()  # the document in memory may hold a change that is not on disk
+                with self._lock:
+                    self._writing = None
+                    self._watched.forget()  # the next read reloads what the file holds
                 raise
-            finally:
-                self._index.sync(self._document.access_tokens(), hint=hint)
+            with self._lock:
+                self._writing = None
+                self._watched.record(data, written)
+
+    @property
+    def pending(self) -> int:
+        """Changes made in memory (write-behind) and not yet written to the file (one more while
+        a write is on its way)."""
+        with self._lock:
+            return len(self._pending) + (self._writing is not None)
+
+    def flush(self) -> None:
+        """Write the pending changes now (nothing to do without any).
+
+        Raises:
+            TokenCacheError: as for a write; the changes are then dropped from memory too (the next
+                read reloads the file).
+        """
+        with self._lock:  # pending, or taken by a write still on its way to the file
+            busy = bool(self._pending) or self._writing is not None
+        if busy:
+            self._write(None)  # waits for the file lock, i.e. for a write on its way
+
+    def _defer(self, change: Callable[[CacheDocument], bool], hint: _Hint | None) -> None:
+        """Apply ``change`` in memory now and leave the file to the writer thread."""
+        with self._lock:
+            change(self._document)
+            self._pending.append(change)
+            self._index.sync(self._document.access_tokens(), hint=hint)
+        _WRITER.schedule(self)
 
     def _drop_expired(self, now: int) -> bool:
         """Drop access tokens that expired (MSAL's searches do the same)."""
@@ -441,7 +521,10 @@ class CachePartition:
                 document.remove(ACCESS_TOKEN, previous)
             return True
 
-        self._write(change, hint=(record, entry))
+        if self._write_behind:
+            self._defer(change, (record, entry))
+        else:
+            self._write(change, hint=(record, entry))
 
     def remove(self, key: CacheKey) -> None:
         """Remove the access token stored under ``key``, if any."""
@@ -493,6 +576,83 @@ class CachePartition:
         return removed
 
 
+class _Writer:
+    """The process's cache writer: one daemon thread that commits write-behind changes.
+
+    A partition with pending changes is queued once however many puts it receives, so the tokens
+    acquired while a write is on its way go to the file together in the next one. At exit (and on
+    :meth:`flush_all`) every write-behind partition is flushed from the exiting thread.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: dict[CachePartition, None] = {}  # insertion-ordered set
+        self._thread: threading.Thread | None = None
+        self._partitions: weakref.WeakSet[CachePartition] = weakref.WeakSet()
+        self._idle = True
+
+    def schedule(self, partition: CachePartition) -> None:
+        with self._condition:
+            self._partitions.add(partition)
+            self._queue[partition] = None
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="entra-identity cache writer", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._idle = not self._queue
+                if self._idle:
+                    self._condition.notify_all()
+                while not self._queue:
+                    self._condition.wait()
+                self._idle = False
+                partition = next(iter(self._queue))
+                del self._queue[partition]
+            _flush_logged(partition)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the writer has nothing queued or in hand; ``False`` on timeout."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._idle and not self._queue, timeout)
+
+    def flush_all(self) -> None:
+        """Commit every write-behind partition's pending changes from this thread."""
+        with self._condition:
+            partitions = list(self._partitions)
+        for partition in partitions:
+            _flush_logged(partition)
+
+    def after_fork(self) -> None:
+        """A forked child has no writer thread (it starts one when it first defers a write)."""
+        self._condition = threading.Condition()
+        self._thread = None
+        self._idle = True
+
+
+def _flush_logged(partition: CachePartition) -> None:
+    try:
+        partition.flush()
+    except TokenCacheError as exc:
+        _LOGGER.warning(
+            "Token cache %s: tokens could not be saved, so they will be requested again when needed: %s",
+            partition.path,
+            exc,
+        )
+    except Exception:  # the writer thread must survive anything; say what happened
+        _LOGGER.exception("Token cache %s: unexpected error while saving tokens", partition.path)
+
+
+_WRITER = _Writer()
+atexit.register(_WRITER.flush_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WRITER.after_fork)
+
+
 class PersistentTokenCache:
     """A token cache persisted in files, encrypted by default, shared between processes.
 
@@ -521,6 +681,7 @@ class PersistentTokenCache:
         directory: str | os.PathLike[str] | None = None,
         fsync: bool = True,
         lock_timeout: float = LOCK_TIMEOUT,
+        write_behind: bool = False,
     ) -> PersistentTokenCache:
         """Open (creating if needed) the cache ``name``.
 
@@ -532,6 +693,15 @@ class PersistentTokenCache:
             directory: where the files live (default: :func:`default_directory`).
             fsync: fsync every write (durability across power loss; atomicity does not need it).
             lock_timeout: seconds a write waits for another process's lock.
+            write_behind: one cache object per name (and directory) in the process, shared by
+                every caller that opens it with ``write_behind=True``; :meth:`put` stores the
+                access token in memory and returns; the process's
+                cache writer thread writes it to the file (under the lock, merged, fsynced and
+                renamed as any write) moments later, together with any other token stored
+                meanwhile. A failed background write is logged at WARNING. Pending writes are
+                flushed at interpreter exit and by :meth:`flush`; a process killed before that
+                loses them (the file stays readable). Refresh tokens, accounts and other records
+                (:meth:`CachePartition.add_records`) are always written before the call returns.
 
         Raises:
             PersistenceUnavailableError: no usable keyring and ``allow_unencrypted_storage`` is
@@ -569,14 +739,34 @@ class PersistentTokenCache:
                     folder,
                     problem,
                 )
+        shared_key = (os.path.realpath(folder), name, codec.suffix, fsync, lock_timeout)
+        with _SHARED_GUARD:
+            cache = _SHARED.get(shared_key) if write_behind else None
+        if cache is not None:
+            for partition in (cache._non_cae, cache._cae):
+                _refuse_link(partition.lock_path)
+                len(partition)
+            return cache
         partitions = [
-            CachePartition(folder, name + suffix, codec, cae=cae, fsync=fsync, lock_timeout=lock_timeout)
+            CachePartition(
+                folder,
+                name + suffix,
+                codec,
+                cae=cae,
+                fsync=fsync,
+                lock_timeout=lock_timeout,
+                write_behind=write_behind,
+            )
             for suffix, cae in ((NON_CAE_SUFFIX, False), (CAE_SUFFIX, True))
         ]
         for partition in partitions:
             _refuse_link(partition.lock_path)
             len(partition)  # reads the document: a link or an unreadable file fails here, not later
-        return cls(name, folder, partitions[0], partitions[1])
+        cache = cls(name, folder, partitions[0], partitions[1])
+        if write_behind:
+            with _SHARED_GUARD:
+                cache = _SHARED.setdefault(shared_key, cache)
+        return cache
 
     @property
     def encrypted(self) -> bool:
@@ -603,6 +793,20 @@ class PersistentTokenCache:
     def __len__(self) -> int:
         return len(self._non_cae) + len(self._cae)
 
+    def flush(self) -> None:
+        """Write every pending (write-behind) change to the files now.
+
+        Raises:
+            TokenCacheError: a write failed (see :meth:`CachePartition.flush`).
+        """
+        self._non_cae.flush()
+        self._cae.flush()
+
+    @property
+    def pending(self) -> int:
+        """Changes stored in memory and not yet written (write-behind)."""
+        return self._non_cae.pending + self._cae.pending
+
     def __repr__(self) -> str:
         return (
             f"PersistentTokenCache(name={self.name!r}, directory={str(self.directory)!r}, "
@@ -623,11 +827,15 @@ def open_persistent_cache(
     allow_unencrypted_storage: bool = False,
     *,
     directory: str | os.PathLike[str] | None = None,
+    write_behind: bool = False,
 ) -> PersistentTokenCache:
     """The cache behind ``TokenCachePersistenceOptions(name=..., allow_unencrypted_storage=...)``.
 
     See :meth:`PersistentTokenCache.open` for the errors.
     """
     return PersistentTokenCache.open(
-        name, allow_unencrypted_storage=allow_unencrypted_storage, directory=directory
+        name,
+        allow_unencrypted_storage=allow_unencrypted_storage,
+        directory=directory,
+        write_behind=write_behind,
     )

@@ -315,6 +315,22 @@ class TokenCore:
         except TokenCacheError as exc:
             _LOGGER.warning("%s: the token could not be stored in the token cache: %s", self.credential, exc)
 
+    @property
+    def unsaved(self) -> int:
+        """Tokens a write-behind persistent store holds in memory and has not written yet."""
+        pending: int = getattr(self.cache, "pending", 0)
+        return pending
+
+    def flush(self) -> None:
+        """Write a persistent store's pending tokens to its file now (a failure is a WARNING)."""
+        flush = getattr(self.cache, "flush", None)
+        if flush is None:
+            return
+        try:
+            flush()
+        except TokenCacheError as exc:
+            _LOGGER.warning("%s: tokens could not be saved in the token cache: %s", self.credential, exc)
+
     def fast_hit(self, scopes: tuple[str, ...], tenant_id: str | None, enable_cae: bool) -> FastEntry | None:
         """The fast path: a FRESH token for exactly this request, or ``None`` (then take the slow
         path, which also reports invalid arguments)."""

@@ -109,7 +109,9 @@ class SyncCredential:
         return f"{type(self).__name__}({self._core.describe()})"
 
     def close(self) -> None:
-        """Close the HTTP client this credential created."""
+        """Write any token a persistent cache still holds in memory to its file, and close the HTTP
+        client this credential created."""
+        self._core.flush()
         self._driver.close()
 
     def __enter__(self: _Self) -> _Self:

@@ -25,6 +25,8 @@ from .constants import AzureAuthorityHosts, EnvironmentVariables
 from .http_options import HttpOptions, http_options
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cache.persistent import PersistentTokenCache
+
     from .persistence_options import TokenCachePersistenceOptions
 
 __all__ = [
@@ -118,9 +120,6 @@ def reject_unknown_arguments(credential: str, kwargs: Mapping[str, object]) -> N
         raise TypeError(f"{credential} got unexpected keyword argument(s): {names}")
 
 
-_persistence_warned = False
-
-
 def check_persistence_options(options: object) -> TokenCachePersistenceOptions | None:
     """Validate ``cache_persistence_options`` (ours, or azure-identity's class with the same fields).
 
@@ -144,34 +143,24 @@ def check_persistence_options(options: object) -> TokenCachePersistenceOptions |
     return options
 
 
-def open_persistent_cache(options: TokenCachePersistenceOptions) -> Any:
-    """The persistent token store ``options`` describe (see :mod:`cache.persistent`), or ``None``
-    while persistence is unavailable in this build (a WARNING says so once per process).
+def open_persistent_cache(options: TokenCachePersistenceOptions) -> PersistentTokenCache:
+    """The persistent token store ``options`` describe (see :mod:`cache.persistent`), written
+    behind: ``get_token`` never waits for the disk or another process's lock.
 
     Raises:
         ValueError: no usable OS keyring and ``allow_unencrypted_storage`` is False.
     """
-    global _persistence_warned
-    try:
-        from cache.persistent import open_persistent_cache as open_cache  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        if not _persistence_warned:
-            _persistence_warned = True
-            _LOGGER.warning(
-                "cache_persistence_options (name %r) is accepted but persistent token caching is not "
-                "implemented yet: tokens are cached in memory only.",
-                options.name,
-            )
-        return None
-    return open_cache(options.name, allow_unencrypted_storage=options.allow_unencrypted_storage)
+    from cache.persistent import open_persistent_cache as open_cache
+
+    return open_cache(
+        options.name, allow_unencrypted_storage=options.allow_unencrypted_storage, write_behind=True
+    )
 
 
 def attach_persistent_cache(core: Any, http: HttpOptions) -> None:
     """Give ``core`` the persistent store its credential's ``cache_persistence_options`` ask for."""
     if http.persistence is not None:
-        store = open_persistent_cache(http.persistence)
-        if store is not None:
-            core.cache = store
+        core.cache = open_persistent_cache(http.persistence)
 
 
 #: Constructor arguments that hold live resources: a pickled credential gets fresh defaults.

@@ -403,6 +403,12 @@ def _persistence_rows(rows: _Rows) -> None:
             target=f"= {n}",
             check=_exactly(n),
         )
+        metric(
+            "ms from the last get_token until the file held every token",
+            "ms",
+            "commit_wait_ms",
+            comparable=False,
+        )
         metric("cached get_token, in memory only", "µs/call", "read_us")
         metric("cached get_token, persisted, file unchanged", "µs/call", "read_persistent_us")
         metric(

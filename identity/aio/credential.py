@@ -6,6 +6,7 @@ event loop is never blocked; a credential may be used from several event loops.
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -114,7 +115,11 @@ class AsyncCredential:
         return f"{type(self).__name__}({self._core.describe()})"
 
     async def close(self) -> None:
-        """Close the HTTP client this credential created."""
+        """Write any token a persistent cache still holds in memory to its file (in a worker
+        thread: the file lock and the disk never block the event loop), and close the HTTP client
+        this credential created."""
+        if self._core.unsaved:
+            await asyncio.to_thread(self._core.flush)
         await self._driver.close()
 
     async def __aenter__(self: _Self) -> _Self:

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 import keyring
 import keyring.backends.null
 import pytest
+from keyring.errors import InitError
 
 from cache.encrypted import (
     FORMAT_VERSION,
@@ -213,3 +214,39 @@ def test_deleting_a_key(memory_keyring: MemoryKeyring) -> None:
 def test_keys_are_random(memory_keyring: MemoryKeyring) -> None:
     keys = {keyring_key(f"app-{i}", lock=no_lock()) for i in range(5)}
     assert len(keys) == 5
+
+
+class _Flaky(MemoryKeyring):
+    """A Secret Service that drops the session for the first ``failures`` calls (as gnome-keyring
+    does for a moment when many clients connect at once)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if self.failures:
+            self.failures -= 1
+            self.calls.append("get-failed")
+            raise InitError("org.freedesktop.Secret.Error.NoSession: session does not exist")
+        return super().get_password(service, username)
+
+
+def test_a_keyring_call_that_raises_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cache.encrypted.KEYRING_RETRY_DELAYS", (0.0, 0.0))
+    flaky = _Flaky(failures=2)
+    keyring.set_keyring(flaky)
+    key = keyring_key("retried", lock=no_lock())
+    assert len(key) == 32
+    assert flaky.calls.count("get-failed") == 2
+    assert keyring_key("retried", lock=no_lock()) == key  # the stored key, not a new one
+
+
+def test_a_failing_keyring_is_reported_after_three_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cache.encrypted.KEYRING_RETRY_DELAYS", (0.0, 0.0))
+    flaky = _Flaky(failures=1_000)
+    keyring.set_keyring(flaky)
+    with pytest.raises(PersistenceUnavailableError) as raised:
+        keyring_key("never", lock=no_lock())
+    assert "NoSession" in str(raised.value)
+    assert flaky.calls.count("get-failed") == 3  # the trial's read, three times

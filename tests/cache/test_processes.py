@@ -73,12 +73,14 @@ def open_cache(directory: Path, storage: str, name: str = "stress") -> Persisten
     return cache
 
 
+@pytest.mark.parametrize("behind", [False, True], ids=["write-through", "write-behind"])
 def test_concurrent_writers_lose_nothing(
-    storage: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    storage: str, behind: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="cache")
+    extra = ["--write-behind"] if behind else []  # write-behind: what is pending is written at exit
     processes = [
-        worker("write", "--first", i * WRITES, "--count", WRITES, directory=tmp_path, storage=storage)
+        worker("write", "--first", i * WRITES, "--count", WRITES, *extra, directory=tmp_path, storage=storage)
         for i in range(WRITERS)
     ]
     for process in processes:

@@ -65,6 +65,7 @@ def _open(arguments: argparse.Namespace) -> PersistentTokenCache:
         allow_unencrypted_storage=arguments.plaintext,
         directory=arguments.directory,
         fsync=not arguments.no_fsync,
+        write_behind=arguments.write_behind,
     )
 
 
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--name", default="stress")
     parser.add_argument("--plaintext", action="store_true")
     parser.add_argument("--no-fsync", action="store_true")
+    parser.add_argument("--write-behind", action="store_true", help="put returns at once; exit flushes")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--forever", action="store_true")

@@ -117,6 +117,7 @@ async def test_plaintext_files_split_cae_and_hold_msal_documents(
     cred = credential(mode, authority, plaintext("split"))
     plain = await call(mode, cred.get_token, SCOPE)
     cae = await call(mode, cred.get_token, SCOPE, enable_cae=True)
+    await call(mode, cred.close)  # writes what the cache writer thread has not written yet
     assert {"split.nocae", "split.cae"} <= set(cache_files(home))
     nocae_doc = json.loads((home / ".IdentityService" / "split.nocae").read_text())
     cae_doc = json.loads((home / ".IdentityService" / "split.cae").read_text())
@@ -141,6 +142,7 @@ async def test_encrypted_cache_keeps_tokens_out_of_files(mode: str, home: Path, 
     name = f"enc-{os.getpid()}-{mode}"
     first = credential(mode, authority, TokenCachePersistenceOptions(name=name))
     token = await call(mode, first.get_token, SCOPE)
+    await call(mode, first.close)  # the cache writer thread's pending write, now
     files = [home / ".IdentityService" / f for f in cache_files(home)]
     assert files
     for path in files:

@@ -8,6 +8,7 @@ announced once per process as not implemented yet.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import azure.identity
@@ -20,7 +21,7 @@ import identity.settings
 from identity import AuthenticationRecord, TokenCachePersistenceOptions
 
 from ..protocol.helpers import cert_material, cert_pem, key_pem
-from .fakes import CLIENT_ID, SECRET, TENANT, VAULT, Api, FakeEntra, cred_form
+from .fakes import CLIENT_ID, SECRET, TENANT, VAULT, Api, FakeClock, FakeEntra, cred_form
 
 HOME_ACCOUNT_ID = "3a9d7c5e-2b4f-4e61-8c0a-6f1d9e3b5a27.7f0a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
 USERNAME = "user@contoso.onmicrosoft.com"
@@ -262,7 +263,12 @@ async def test_credentials_with_persistence_options_use_the_persistent_cache(
     assert not isinstance(plain._core.cache, PersistentTokenCache)
 
 
-async def test_credential_with_persistence_options_reuses_its_token(api: Api, entra: FakeEntra) -> None:
+async def test_credential_with_persistence_options_reuses_its_token(
+    api: Api, entra: FakeEntra, clock: FakeClock
+) -> None:
+    # The persistent cache drops tokens that expired by the wall clock (as MSAL does): the
+    # credential's clock must be the real time for its token to outlive the cache writer thread.
+    clock.now = time.time()
     options = TokenCachePersistenceOptions(allow_unencrypted_storage=True)
     credential = api.credential(cache_persistence_options=options)
 

@@ -13,6 +13,7 @@ provider example (``DefaultAzureCredential`` and a real Microsoft Graph call).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -203,7 +204,12 @@ def test_persistence_options_example_with_a_service_principal(
         keyring.set_keyring(previous)
     assert (cache_options.allow_unencrypted_storage, cache_options.name) == (False, "myapp.cache")
     assert authority.describe_token(token)
-    assert token in (tmp_path / ".IdentityService" / "dev.cache.nocae").read_text()
+    # The cache writer thread commits the token moments after get_token returned (write-behind).
+    document = tmp_path / ".IdentityService" / "dev.cache.nocae"
+    deadline = time.monotonic() + 10
+    while not (document.exists() and token in document.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert token in document.read_text()
 
 
 def test_environment_variables_reference() -> None:
