@@ -25,6 +25,9 @@ instance-discovery      ``GET /common/discovery/instance``
 jwks                    ``GET /{tenant}/discovery/v2.0/keys``, ``GET /adfs/discovery/keys``
 token                   ``POST /{tenant}/oauth2/v2.0/token``, ``POST /adfs/oauth2/token``
 devicecode              ``POST /{tenant}/oauth2/v2.0/devicecode``, ``POST /adfs/oauth2/devicecode``
+authorize               ``GET``/``POST /{tenant}/oauth2/v2.0/authorize``, ``/adfs/oauth2/authorize``:
+                        HTML sign-in and consent, then a redirect (:mod:`conformance.mock.authorize`)
+devicelogin             ``GET``/``POST /devicelogin``: the device-code verification page
 userrealm               ``GET /common/userrealm/{username}``
 imds                    ``GET /metadata/identity/oauth2/token``
 app-service             ``GET /appservice/msi/token``
@@ -53,7 +56,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from conformance.mock import device, discovery, errors, grants, managed_identity, pipelines
+from conformance.mock import authorize, device, discovery, errors, grants, managed_identity, pipelines
 from conformance.mock.context import RequestContext
 from conformance.mock.directory import Directory
 from conformance.mock.errors import EntraError
@@ -166,7 +169,8 @@ def _devicecode(state: AuthorityState, ctx: RequestContext, segment: str) -> htt
     return device.device_authorization(state, ctx, tenant, segment)
 
 
-Answer = Callable[[AuthorityState, RequestContext, str], httpx.Response]
+#: An endpoint: the authority (most only need its :class:`AuthorityState` part), request, tenant segment.
+Answer = Callable[[Directory, RequestContext, str], httpx.Response]
 
 #: Routes under ``/{tenant}/``: path after the tenant segment -> (endpoint name, answer).
 _ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
@@ -174,6 +178,7 @@ _ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
     ("discovery", "v2.0", "keys"): ("jwks", discovery.jwks),
     ("oauth2", "v2.0", "token"): ("token", _token),
     ("oauth2", "v2.0", "devicecode"): ("devicecode", _devicecode),
+    ("oauth2", "v2.0", "authorize"): ("authorize", authorize.authorize_endpoint),
 }
 #: Routes under ``/adfs/`` (no ``v2.0`` anywhere, reference §1.4).
 _ADFS_ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
@@ -181,6 +186,7 @@ _ADFS_ROUTES: dict[tuple[str, ...], tuple[str, Answer]] = {
     ("discovery", "keys"): ("jwks", discovery.jwks),
     ("oauth2", "token"): ("token", _token),
     ("oauth2", "devicecode"): ("devicecode", _devicecode),
+    ("oauth2", "authorize"): ("authorize", authorize.authorize_endpoint),
 }
 #: Managed-identity routes: exact lower-cased path segments -> (endpoint name, answer).
 _MI_ROUTES: dict[tuple[str, ...], tuple[str, managed_identity.Answer]] = {
@@ -193,7 +199,8 @@ class MockAuthority(Directory):
     """A stateful Entra ID double whose logic is one handler, :meth:`handle`.
 
     Configuration switches (``rotate_refresh_tokens``, ``strict_rotation``, ``expires_in_as_string``,
-    ``device_slow_down_enabled``, ``reject_replayed_jti``, ``trusted_hosts``; for managed identity
+    ``device_slow_down_enabled``, ``reject_replayed_jti``, ``trusted_hosts``; for the browser pages
+    ``skip_consent``, ``sign_in_session_lifetime``, ``device_verification_uri``; for managed identity
     ``identity_header``, ``msi_secret``, ``managed_identity_token_lifetime``, ``arc_key_directory``,
     ``arc_echo_identity``, ``azure_ml_expires_on_format``, ``cloud_shell_user``...) are attributes,
     documented on :class:`~conformance.mock.state.AuthorityState`.
@@ -327,6 +334,8 @@ class MockAuthority(Directory):
             if lower[1:] in table:
                 name, answer = table[lower[1:]]
                 return name, functools.partial(answer, self, ctx, segments[0])
+            if lower == ("devicelogin",):
+                return "devicelogin", functools.partial(authorize.device_login, self, ctx)
             if lower == ("common", "discovery", "instance"):
                 return "instance-discovery", functools.partial(discovery.instance_discovery, self, ctx)
             if lower[:2] == ("common", "userrealm") and len(lower) == 3:
@@ -445,6 +454,22 @@ class MockAuthority(Directory):
             )
             self.add_federated_credential(tenant_id, client_id, connection.issuer, connection.subject)
             return connection
+
+    # -- browser sign-in ----
+    def authorize_redirect(
+        self, url: str, username: str, password: str | None = None, *, accept: bool = True
+    ) -> str:
+        """Where a browser opening the authorize ``url`` is redirected once ``username`` signs in.
+
+        The authorize endpoint's validation and outcome without its HTML pages (and without recording
+        a request): returns ``{redirect_uri}?code=...&state=...``, or the redirect of an error the
+        endpoint sends back (``access_denied`` when ``accept`` is false, ``login_required`` for
+        ``prompt=none``, ``unsupported_response_type``...). Raises ``ValueError`` where the endpoint
+        shows an error page (unknown client, unregistered redirect URI), for an unknown user and for
+        a wrong ``password`` (``None`` skips the password check).
+        """
+        with self.lock:
+            return authorize.sign_in_redirect(self, url, username, password, accept=accept)
 
     # -- recording ----
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:

@@ -3,7 +3,8 @@
 ``POST /{tenant}/oauth2/v2.0/devicecode`` starts a session; the token endpoint's
 ``urn:ietf:params:oauth:grant-type:device_code`` polls it. A session moves from pending to approved or
 declined through :meth:`MockAuthority.approve_device_code` / ``decline_device_code`` (the user's
-step), and polls answer, in this order of precedence:
+step, taken in a browser on the ``/devicelogin`` page of :mod:`conformance.mock.authorize`), and
+polls answer, in this order of precedence:
 
 * unknown code or another client's code: ``bad_verification_code``;
 * the injected clock past ``expires_in``: ``expired_token`` (AADSTS70019);
@@ -24,11 +25,25 @@ from conformance.mock.clientauth import application, client_id_of
 from conformance.mock.context import RequestContext
 from conformance.mock.errors import EntraError, invalid_grant, missing_parameter
 from conformance.mock.models import Application, DeviceCodeGrant, DeviceCodeStatus, Tenant
-from conformance.mock.state import AuthorityState, new_secret, new_user_code
+from conformance.mock.state import WELL_KNOWN_HOSTS, AuthorityState, new_secret, new_user_code
 from conformance.mock.tokens import issue, parse_scopes
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 VERIFICATION_URI = "https://microsoft.com/devicelogin"
+#: Path of the mock's own device verification page (:mod:`conformance.mock.authorize`).
+VERIFICATION_PATH = "/devicelogin"
+
+
+def verification_uri(state: AuthorityState, ctx: RequestContext) -> str:
+    """Where the user enters the code: Microsoft's page for requests to a well-known Entra host
+    (the mock mounted in process at ``login.microsoftonline.com``), else the mock's own page at the
+    origin the request went to; ``state.device_verification_uri`` overrides both.
+    """
+    if state.device_verification_uri is not None:
+        return state.device_verification_uri
+    if ctx.host in WELL_KNOWN_HOSTS:
+        return VERIFICATION_URI
+    return ctx.origin + VERIFICATION_PATH
 
 
 def device_authorization(
@@ -55,14 +70,15 @@ def device_authorization(
     )
     state.device_codes[grant.device_code] = grant
     state.user_codes[user_code] = grant.device_code
+    uri = verification_uri(state, ctx)
     return ctx.json_response(
         {
             "user_code": user_code,
             "device_code": grant.device_code,
-            "verification_uri": VERIFICATION_URI,
+            "verification_uri": uri,
             "expires_in": state.device_code_lifetime,
             "interval": state.device_code_interval,
-            "message": f"To sign in, use a web browser to open the page {VERIFICATION_URI} and enter the "
+            "message": f"To sign in, use a web browser to open the page {uri} and enter the "
             f"code {user_code} to authenticate.",
         }
     )

@@ -31,19 +31,39 @@ from conformance.mock.tokens import new_refresh_token, resource_scopes
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _redirect_registered(redirect_uri: str, registered: Sequence[str]) -> bool:
-    """Exact match, or a loopback URI registered without caring about the port (as Entra does)."""
-    if not registered or redirect_uri in registered:
+def _is_loopback(url: httpx.URL) -> bool:
+    return url.scheme == "http" and url.host in _LOOPBACK_HOSTS
+
+
+def redirect_registered(
+    redirect_uri: str,
+    registered: Sequence[str],
+    *,
+    public_client: bool = False,
+    require_registration: bool = False,
+) -> bool:
+    """Whether ``redirect_uri`` may receive an authorization response for an app with ``registered``.
+
+    An exact match passes, and so does a loopback URI (``http://localhost``, ``http://127.0.0.1``,
+    ``http://[::1]``) whose scheme, host and path match a registered one on any port: Entra ignores
+    the port of loopback redirect URIs (RFC 8252 §7.3). With nothing registered, the seeding API
+    (:meth:`Directory.issue_authorization_code`) accepts any URI; the authorize endpoint passes
+    ``require_registration``, and then only a public client's loopback URIs pass, on any port and
+    path (the ``http://localhost`` of native apps).
+    """
+    if redirect_uri in registered:
         return True
-    wanted = httpx.URL(redirect_uri)
-    for candidate in map(httpx.URL, registered):
-        if wanted.host in _LOOPBACK_HOSTS and (
-            candidate.scheme,
-            candidate.host,
-            candidate.path.rstrip("/"),
-        ) == (wanted.scheme, wanted.host, wanted.path.rstrip("/")):
-            return True
-    return False
+    try:
+        wanted = httpx.URL(redirect_uri)
+        candidates = [httpx.URL(candidate) for candidate in registered]
+    except httpx.InvalidURL:
+        return False
+    if not registered:
+        return not require_registration or (public_client and _is_loopback(wanted))
+    if wanted.host not in _LOOPBACK_HOSTS:
+        return False
+    key = (wanted.scheme, wanted.host, wanted.path.rstrip("/"))
+    return any((c.scheme, c.host, c.path.rstrip("/")) == key for c in candidates)
 
 
 class Directory(AuthorityState):
@@ -177,7 +197,7 @@ class Directory(AuthorityState):
         with self.lock:
             app = self._app(tenant_id, client_id)
             user = self._user(tenant_id, username)
-            if not _redirect_registered(redirect_uri, app.redirect_uris):
+            if not redirect_registered(redirect_uri, app.redirect_uris):
                 raise ValueError(f"redirect URI {redirect_uri!r} is not registered for {client_id!r}")
             code = new_secret("mock-ac-")
             self.authorization_codes[code] = AuthorizationCodeGrant(

@@ -29,8 +29,8 @@ class RecordedRequest:
     ``endpoint`` names the route that matched (``"token"``, ``"openid-configuration"``,
     ``"instance-discovery"``, ``"devicecode"``, ``"jwks"``, ``"userrealm"``; the managed-identity
     sources ``"imds"``, ``"app-service"``, ``"service-fabric"``, ``"arc"``, ``"azure-ml"``,
-    ``"cloud-shell"``; Azure Pipelines' ``"pipelines-oidc"`` and ``"pipelines-signin"``) or
-    ``"unmatched"``;
+    ``"cloud-shell"``; Azure Pipelines' ``"pipelines-oidc"`` and ``"pipelines-signin"``; the browser
+    pages ``"authorize"`` and ``"devicelogin"``) or ``"unmatched"``;
     ``fault`` is the injected fault this request consumed, if any.
     """
 
@@ -279,3 +279,41 @@ class DeviceCodeGrant:
     status: DeviceCodeStatus = DeviceCodeStatus.PENDING
     username: str | None = None
     last_poll: float | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated request to the authorize endpoint: what the response must go back to and carry.
+
+    ``tenant_id`` is the tenant whose user signs in (the path's tenant, or the app's for ``common``
+    and co.); ``response_mode`` is ``query`` or ``fragment``; ``prompt`` is ``""`` when absent.
+    """
+
+    tenant_id: str
+    client_id: str
+    redirect_uri: str
+    response_mode: str
+    scopes: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str
+    login_hint: str
+    prompt: str
+
+
+@dataclass
+class SignInSession:
+    """A browser sign-in in progress, kept server-side under an opaque ``handle``.
+
+    The pages carry only the handle; what the answer goes back to comes from here. Exactly one of
+    ``request`` (an authorize sign-in) and ``user_code`` (a device-code sign-in) is set. ``stage``
+    is the form the next POST answers: ``"signin"`` (username and password) or ``"consent"``.
+    """
+
+    handle: str = field(repr=False)
+    expires_at: float
+    request: AuthorizationRequest | None = None
+    user_code: str | None = None
+    stage: Literal["signin", "consent"] = "signin"
+    username: str | None = None

@@ -26,6 +26,7 @@ from conformance.mock.models import (
     ManagedIdentity,
     PipelineServiceConnection,
     RefreshGrant,
+    SignInSession,
     Tenant,
     User,
 )
@@ -91,6 +92,16 @@ class AuthorityState:
         self.device_code_lifetime = 900
         self.device_code_interval = 5
         self.authorization_code_lifetime = 600
+        #: Browser sign-in (``authorize`` and ``devicelogin`` pages): go straight from a correct
+        #: password to the redirect (or the device's "signed in" page) without the consent page.
+        #: ``prompt=consent`` shows it anyway.
+        self.skip_consent = False
+        #: Seconds a sign-in started by the authorize or devicelogin page stays usable.
+        self.sign_in_session_lifetime = 600
+        #: ``verification_uri`` of device-code sessions; ``None``: Microsoft's
+        #: ``https://microsoft.com/devicelogin`` when the request went to a well-known Entra host,
+        #: else the mock's own ``{origin}/devicelogin`` page.
+        self.device_verification_uri: str | None = None
         #: Tolerated clock skew for client assertion ``exp``/``nbf``.
         self.assertion_clock_skew = 300
         #: Reject a client assertion whose ``jti`` was seen before. Off by default: MSAL reuses one
@@ -129,6 +140,7 @@ class AuthorityState:
         self.authorization_codes: dict[str, AuthorizationCodeGrant] = {}
         self.device_codes: dict[str, DeviceCodeGrant] = {}
         self.user_codes: dict[str, str] = {}  # user code -> device code
+        self.sign_in_sessions: dict[str, SignInSession] = {}  # opaque handle -> pending browser sign-in
         self.seen_jtis: set[str] = set()
         self._signing_key = SigningKey(signing_key or default_signing_key())
 
