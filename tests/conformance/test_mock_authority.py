@@ -1519,7 +1519,7 @@ def test_every_request_is_recorded(authority: MockAuthority, client: httpx.Clien
 def test_wrong_paths_are_unmatched(authority: MockAuthority, client: httpx.Client) -> None:
     for path in (
         f"/{DEFAULT_TENANT}/oauth2/token",
-        f"/{DEFAULT_TENANT}/oauth2/v2.0/authorize",
+        f"/{DEFAULT_TENANT}/oauth2/v2.0/authorise",
         "/organizations/discovery/instance",
         "/",
         f"/{DEFAULT_TENANT}/v2.0/.well-known/other",
