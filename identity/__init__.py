@@ -26,6 +26,7 @@ __all__ = [
     "ClientSecretCredential",
     "CredentialUnavailableError",
     "DefaultAzureCredential",
+    "DeviceCodeCredential",
     "EnvironmentCredential",
     "EnvironmentVariables",
     "KnownAuthorities",
@@ -33,6 +34,7 @@ __all__ = [
     "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
+    "UsernamePasswordCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
@@ -40,6 +42,8 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "UsernamePasswordCredential": "identity.username_password",
+    "DeviceCodeCredential": "identity.device_code",
     "AzurePipelinesCredential": "identity.azure_pipelines",
     "AzurePowerShellCredential": "identity.azure_powershell",
     "AzureDeveloperCliCredential": "identity.azd_cli",
@@ -80,12 +84,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client_secret import ClientSecretCredential
     from .constants import AzureAuthorityHosts, EnvironmentVariables, KnownAuthorities
     from .default import DefaultAzureCredential
+    from .device_code import DeviceCodeCredential
     from .environment import EnvironmentCredential
     from .errors import AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError
     from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
     from .persistence_options import TokenCachePersistenceOptions
     from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+    from .username_password import UsernamePasswordCredential
     from .workload_identity import WorkloadIdentityCredential
 
 

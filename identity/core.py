@@ -315,6 +315,36 @@ class TokenCore:
         except TokenCacheError as exc:
             _LOGGER.warning("%s: the token could not be stored in the token cache: %s", self.credential, exc)
 
+    def set_account(self, account: str | None) -> None:
+        """Bind the credential to ``account`` (a user credential learns it at sign-in): cache keys
+        change, so memoized plans and fast-path entries are dropped."""
+        with self._fast_lock:
+            if account == self.account:
+                return
+            self.account = account
+            self._plans.clear()
+            self.fast.clear()
+            self._fast_keys.clear()
+
+    def settle(self, plan: Plan) -> Plan:
+        """The plan a new token is stored under: ``plan`` with the account the credential is bound
+        to now (it may have learned it during the flow)."""
+        if plan.key.account == self.account:
+            return plan
+        return replace(plan, key=replace(plan.key, account=self.account))
+
+    def store_result(self, plan: Plan, result: TokenResult) -> AccessTokenInfo:
+        """Cache a token acquired outside ``get_token`` (``authenticate``) and return it."""
+        settled = self.settle(plan)
+        entry = AccessTokenEntry(
+            token=result.access_token,
+            token_type=result.token_type,
+            expires_on=result.expires_on,
+            refresh_on=result.refresh_on,
+        )
+        self.replace(settled, entry)
+        return self.serve(settled, entry)
+
     @property
     def unsaved(self) -> int:
         """Tokens a write-behind persistent store holds in memory and has not written yet."""
@@ -382,10 +412,11 @@ class Attempt:
             expires_on=result.expires_on,
             refresh_on=result.refresh_on,
         )
-        core.replace(self._plan, entry)
+        plan = core.settle(self._plan)
+        core.replace(plan, entry)
         core.finished(self._plan, None)
         _LOGGER.info("%s.get_token_info succeeded", core.credential)
-        return core.serve(self._plan, entry)
+        return core.serve(plan, entry)
 
     def failed(self, exc: ProtocolError) -> AccessTokenInfo:
         """Keep serving a still-valid token after a failed proactive refresh; otherwise raise the

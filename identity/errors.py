@@ -141,4 +141,7 @@ def authentication_failed(credential: str, exc: ProtocolError) -> ClientAuthenti
     :class:`~protocol.errors.SourceUnavailableError` becomes :class:`CredentialUnavailableError`."""
     if isinstance(exc, SourceUnavailableError):
         return CredentialUnavailableError(message=exc.message)
+    scopes = getattr(exc, "scopes", None)
+    if scopes is not None and type(exc).__name__ == "UserInteractionRequired":
+        return AuthenticationRequiredError(scopes, message=exc.message, claims=getattr(exc, "claims", None))
     return ClientAuthenticationError(message=f"{credential}: authentication failed. {describe(exc)}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from .errors import TransportError, translate_transport_error
-from .flows import Flow, Sleep
+from .flows import Call, Flow, Sleep
 from .memo import DISCOVERY_MEMO, ResponseMemo
 from .process import ProcessError, RunProcess, run_process, run_process_async
 from .wire import MEMOIZE
@@ -122,6 +122,14 @@ class SyncDriver:
                     else:
                         step = flow.send(outcome)
                     continue
+                if isinstance(step, Call):
+                    try:
+                        result = step.function()
+                    except Exception as exc:  # handed to the flow, which decides what it means
+                        step = flow.throw(exc)
+                    else:
+                        step = flow.send(result)
+                    continue
                 try:
                     response = self.send(step)
                 except TransportError as exc:
@@ -209,6 +217,16 @@ class AsyncDriver:
                         step = flow.throw(exc)
                     else:
                         step = flow.send(outcome)
+                    continue
+                if isinstance(step, Call):
+                    try:
+                        import asyncio  # loaded only by async users, who have it already
+
+                        result = await asyncio.to_thread(step.function)
+                    except Exception as exc:  # handed to the flow, which decides what it means
+                        step = flow.throw(exc)
+                    else:
+                        step = flow.send(result)
                     continue
                 try:
                     response = await self.send(step)

@@ -8,7 +8,11 @@ A flow is a generator that yields what it needs done and receives the outcome:
 * it yields :class:`Sleep` and receives ``None`` once the time has passed;
 * it yields :class:`~protocol.process.RunProcess` and receives a
   :class:`~protocol.process.ProcessResult` (developer-tool credentials); when the process cannot
-  run or times out the driver throws :class:`~protocol.process.ProcessError` into the flow.
+  run or times out the driver throws :class:`~protocol.process.ProcessError` into the flow;
+* it yields :class:`Call` and receives what its function returned: blocking work the flow cannot
+  do itself (waiting for a browser's redirect, a user's callback, file I/O), which the sync driver
+  calls in place and the async driver in a worker thread, so an event loop never blocks on it;
+  an exception the function raises is thrown into the flow at that ``yield``.
 
 It ``return``\\ s its typed result. The drivers (:mod:`protocol.drivers`) are the only code that
 performs I/O or sleeps, so every protocol decision (retries, polling, discovery then token) is
@@ -30,7 +34,7 @@ from .errors import TransportError
 from .process import ProcessResult, RunProcess
 from .retry import RetryPolicy, next_retry_delay, parse_retry_after
 
-__all__ = ["Clock", "Exchange", "Flow", "Sleep", "Step", "exchange", "run_sync_flow"]
+__all__ = ["Call", "Clock", "Exchange", "Flow", "Sleep", "Step", "call", "exchange", "run_sync_flow"]
 
 T = TypeVar("T")
 
@@ -44,8 +48,24 @@ class Sleep:
     seconds: float
 
 
-Step = httpx.Request | Sleep | RunProcess
-Flow = Generator[Step, "httpx.Response | ProcessResult | None", T]
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Ask the driver to run blocking ``function()`` (in a worker thread when async) and send back
+    its result."""
+
+    function: Callable[[], object]
+
+
+Step = httpx.Request | Sleep | RunProcess | Call
+Flow = Generator[Step, "httpx.Response | ProcessResult | object | None", T]
+
+
+def call(function: Callable[[], T]) -> Generator[Step, object, T]:
+    """``result = yield from call(f)``: run blocking ``f`` through the driver, typed."""
+    result = yield Call(function)
+    return result  # type: ignore[return-value]
+
+
 Clock = Callable[[], float]
 
 
@@ -142,6 +162,14 @@ def run_sync_flow(flow: Flow[T], send: Callable[[httpx.Request], httpx.Response]
                 continue
             if isinstance(step, RunProcess):
                 raise TypeError("run_sync_flow does not run processes; use a driver")
+            if isinstance(step, Call):
+                try:
+                    result = step.function()
+                except Exception as exc:  # handed to the flow, as a driver does
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(result)
+                continue
             try:
                 response = send(step)
             except TransportError as exc:

@@ -18,14 +18,18 @@ __all__ = [
     "ClientAssertionCredential",
     "ClientSecretCredential",
     "DefaultAzureCredential",
+    "DeviceCodeCredential",
     "EnvironmentCredential",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "UsernamePasswordCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
 _LAZY: dict[str, str] = {
+    "UsernamePasswordCredential": "identity.aio.username_password",
+    "DeviceCodeCredential": "identity.aio.device_code",
     "AzurePipelinesCredential": "identity.aio.azure_pipelines",
     "AzurePowerShellCredential": "identity.aio.azure_powershell",
     "AzureDeveloperCliCredential": "identity.aio.azd_cli",
@@ -53,9 +57,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client_assertion import ClientAssertionCredential
     from .client_secret import ClientSecretCredential
     from .default import DefaultAzureCredential
+    from .device_code import DeviceCodeCredential
     from .environment import EnvironmentCredential
     from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
+    from .username_password import UsernamePasswordCredential
     from .workload_identity import WorkloadIdentityCredential
 
 

@@ -36,6 +36,7 @@ IDENTITY_ALL = [
     "ClientSecretCredential",
     "CredentialUnavailableError",
     "DefaultAzureCredential",
+    "DeviceCodeCredential",
     "EnvironmentCredential",
     "EnvironmentVariables",
     "KnownAuthorities",
@@ -43,6 +44,7 @@ IDENTITY_ALL = [
     "OnBehalfOfCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
+    "UsernamePasswordCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
@@ -56,9 +58,11 @@ IDENTITY_AIO_ALL = [
     "ClientAssertionCredential",
     "ClientSecretCredential",
     "DefaultAzureCredential",
+    "DeviceCodeCredential",
     "EnvironmentCredential",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "UsernamePasswordCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]

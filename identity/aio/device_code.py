@@ -1,0 +1,67 @@
+"""Async ``DeviceCodeCredential`` (azure-identity has none): the same session as
+:mod:`identity.device_code`, async driver; the prompt callback runs in a worker thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from protocol.drivers import AsyncDriver
+from protocol.retry import RetryPolicy
+
+from ..auth_record import AuthenticationRecord
+from ..device_code import PromptCallback, device_code_session
+from ..persistence_options import TokenCachePersistenceOptions
+from ..settings import attach_persistent_cache, constructor_options
+from ..user import DEVELOPER_SIGN_ON_CLIENT_ID
+from .user_credential import AsyncUserCredential
+
+__all__ = ["DeviceCodeCredential"]
+
+
+class DeviceCodeCredential(AsyncUserCredential):
+    """Authenticates users through the device code flow (async).
+
+    Arguments as :class:`identity.DeviceCodeCredential`, with an ``httpx.AsyncBaseTransport`` for
+    ``transport`` and an ``httpx.AsyncClient`` for ``http_client``.
+    """
+
+    def __init__(
+        self,
+        client_id: str = DEVELOPER_SIGN_ON_CLIENT_ID,
+        *,
+        tenant_id: str | None = None,
+        authority: str | None = None,
+        timeout: float | None = None,
+        prompt_callback: PromptCallback | None = None,
+        authentication_record: AuthenticationRecord | None = None,
+        disable_automatic_authentication: bool = False,
+        cache_persistence_options: TokenCachePersistenceOptions | None = None,
+        disable_instance_discovery: bool = False,
+        additionally_allowed_tenants: list[str] | None = None,
+        enable_support_logging: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        http = constructor_options(self, locals())
+        self._session = device_code_session(
+            type(self).__name__,
+            client_id,
+            tenant_id=tenant_id,
+            authority=authority,
+            timeout=timeout,
+            prompt_callback=prompt_callback,
+            authentication_record=authentication_record,
+            disable_automatic_authentication=disable_automatic_authentication,
+            disable_instance_discovery=disable_instance_discovery,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            retry_policy=http.retry_policy,
+        )
+        self._core = self._session.core
+        attach_persistent_cache(self._core, http)
+        self._driver = AsyncDriver(
+            client=http_client, transport=transport, client_options=http.client_options
+        )
