@@ -29,6 +29,7 @@ __all__ = [
     "DeviceCodeCredential",
     "EnvironmentCredential",
     "EnvironmentVariables",
+    "InteractiveBrowserCredential",
     "KnownAuthorities",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
@@ -42,6 +43,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "InteractiveBrowserCredential": "identity.browser",
     "UsernamePasswordCredential": "identity.username_password",
     "DeviceCodeCredential": "identity.device_code",
     "AzurePipelinesCredential": "identity.azure_pipelines",
@@ -78,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .azure_pipelines import AzurePipelinesCredential
     from .azure_powershell import AzurePowerShellCredential
     from .bearer import get_bearer_token_provider
+    from .browser import InteractiveBrowserCredential
     from .certificate import CertificateCredential
     from .chained import ChainedTokenCredential
     from .client_assertion import ClientAssertionCredential

@@ -20,6 +20,7 @@ __all__ = [
     "DefaultAzureCredential",
     "DeviceCodeCredential",
     "EnvironmentCredential",
+    "InteractiveBrowserCredential",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
     "UsernamePasswordCredential",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "InteractiveBrowserCredential": "identity.aio.browser",
     "UsernamePasswordCredential": "identity.aio.username_password",
     "DeviceCodeCredential": "identity.aio.device_code",
     "AzurePipelinesCredential": "identity.aio.azure_pipelines",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .azure_pipelines import AzurePipelinesCredential
     from .azure_powershell import AzurePowerShellCredential
     from .bearer import get_bearer_token_provider
+    from .browser import InteractiveBrowserCredential
     from .certificate import CertificateCredential
     from .chained import ChainedTokenCredential
     from .client_assertion import ClientAssertionCredential
