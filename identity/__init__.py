@@ -14,6 +14,7 @@ __all__ = [
     "AccessTokenInfo",
     "AuthenticationRecord",
     "AuthenticationRequiredError",
+    "AuthorizationCodeCredential",
     "AzureAuthorityHosts",
     "AzureCliCredential",
     "AzureDeveloperCliCredential",
@@ -43,6 +44,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "AuthorizationCodeCredential": "identity.authorization_code",
     "InteractiveBrowserCredential": "identity.browser",
     "UsernamePasswordCredential": "identity.username_password",
     "DeviceCodeCredential": "identity.device_code",
@@ -75,6 +77,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from .auth_record import AuthenticationRecord
+    from .authorization_code import AuthorizationCodeCredential
     from .azd_cli import AzureDeveloperCliCredential
     from .azure_cli import AzureCliCredential
     from .azure_pipelines import AzurePipelinesCredential

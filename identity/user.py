@@ -33,6 +33,7 @@ from cache.records import MemoryRecords, RecordStore
 from cache.schema import MSSTS, AccountRecord, IdTokenRecord, RefreshTokenRecord
 from protocol.authority import Authority, Endpoints
 from protocol.claims import CAE_CAPABILITY
+from protocol.client_auth import PUBLIC_CLIENT, ClientAuth
 from protocol.discovery import resolve_endpoints
 from protocol.errors import InteractionRequiredError, MalformedResponseError, OAuthError, ProtocolError
 from protocol.flows import Clock, Flow, call
@@ -159,8 +160,7 @@ class UserSession:
         interactive: the credential's own sign-in flow, or ``None`` when it cannot prompt.
         authentication_record: the account to use silently, if known.
         disable_automatic_authentication: never prompt from ``get_token``.
-        interaction_message: what :class:`UserInteractionRequired` says when prompting is not
-            possible and silent authentication failed (credentials that cannot prompt at all).
+        client_auth: how a confidential client authenticates its refresh requests.
     """
 
     def __init__(
@@ -173,6 +173,7 @@ class UserSession:
         interactive: Interactive | None,
         authentication_record: AuthenticationRecord | None = None,
         disable_automatic_authentication: bool = False,
+        client_auth: ClientAuth = PUBLIC_CLIENT,
         clock: Clock = time.time,
     ) -> None:
         if authentication_record is not None and not isinstance(authentication_record, AuthenticationRecord):
@@ -187,6 +188,7 @@ class UserSession:
         self.interactive = interactive
         self.record = authentication_record
         self.disable_automatic_authentication = disable_automatic_authentication
+        self.client_auth = client_auth
         self._memory = MemoryRecords()
         self.core = TokenCore(
             credential=credential,
@@ -289,6 +291,7 @@ class UserSession:
                     scopes=scopes,
                     policy=self.policy,
                     clock=self.core.clock,
+                    client_auth=self.client_auth,
                     claims=claims,
                 )
             except OAuthError as exc:

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "AuthorizationCodeCredential",
     "AzureCliCredential",
     "AzureDeveloperCliCredential",
     "AzurePipelinesCredential",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "AuthorizationCodeCredential": "identity.aio.authorization_code",
     "InteractiveBrowserCredential": "identity.aio.browser",
     "UsernamePasswordCredential": "identity.aio.username_password",
     "DeviceCodeCredential": "identity.aio.device_code",
@@ -49,6 +51,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .authorization_code import AuthorizationCodeCredential
     from .azd_cli import AzureDeveloperCliCredential
     from .azure_cli import AzureCliCredential
     from .azure_pipelines import AzurePipelinesCredential

@@ -24,6 +24,7 @@ IDENTITY_ALL = [
     "AccessTokenInfo",
     "AuthenticationRecord",
     "AuthenticationRequiredError",
+    "AuthorizationCodeCredential",
     "AzureAuthorityHosts",
     "AzureCliCredential",
     "AzureDeveloperCliCredential",
@@ -50,6 +51,7 @@ IDENTITY_ALL = [
     "get_bearer_token_provider",
 ]
 IDENTITY_AIO_ALL = [
+    "AuthorizationCodeCredential",
     "AzureCliCredential",
     "AzureDeveloperCliCredential",
     "AzurePipelinesCredential",
