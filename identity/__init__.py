@@ -34,9 +34,11 @@ __all__ = [
     "KnownAuthorities",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "SharedTokenCacheCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
     "UsernamePasswordCredential",
+    "VisualStudioCodeCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
@@ -44,6 +46,8 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "VisualStudioCodeCredential": "identity.vscode",
+    "SharedTokenCacheCredential": "identity.shared_cache",
     "AuthorizationCodeCredential": "identity.authorization_code",
     "InteractiveBrowserCredential": "identity.browser",
     "UsernamePasswordCredential": "identity.username_password",
@@ -96,8 +100,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
     from .persistence_options import TokenCachePersistenceOptions
+    from .shared_cache import SharedTokenCacheCredential
     from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
     from .username_password import UsernamePasswordCredential
+    from .vscode import VisualStudioCodeCredential
     from .workload_identity import WorkloadIdentityCredential
 
 

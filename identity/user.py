@@ -35,7 +35,13 @@ from protocol.authority import Authority, Endpoints
 from protocol.claims import CAE_CAPABILITY
 from protocol.client_auth import PUBLIC_CLIENT, ClientAuth
 from protocol.discovery import resolve_endpoints
-from protocol.errors import InteractionRequiredError, MalformedResponseError, OAuthError, ProtocolError
+from protocol.errors import (
+    InteractionRequiredError,
+    MalformedResponseError,
+    OAuthError,
+    ProtocolError,
+    SourceUnavailableError,
+)
 from protocol.flows import Clock, Flow, call
 from protocol.id_token import parse_id_token
 from protocol.refresh_token import refresh_token_flow
@@ -161,6 +167,15 @@ class UserSession:
         authentication_record: the account to use silently, if known.
         disable_automatic_authentication: never prompt from ``get_token``.
         client_auth: how a confidential client authenticates its refresh requests.
+        select_account: picks the account (a ``home_account_id``) when the credential has none yet;
+            runs in the driver's worker (it may read files); raises ``SourceUnavailableError``.
+        unavailable: the message of the ``CredentialUnavailableError`` raised when silent
+            authentication finds nothing and the credential cannot prompt (instead of
+            ``AuthenticationRequiredError``).
+        family_refresh_tokens: also use the account's refresh tokens of other applications of the
+            Microsoft token family (``family_id``), as the shared token cache does.
+        forget_refused: remove a refresh token the authority refused from the store (a shared
+            cache leaves other tools' tokens alone).
     """
 
     def __init__(
@@ -174,6 +189,10 @@ class UserSession:
         authentication_record: AuthenticationRecord | None = None,
         disable_automatic_authentication: bool = False,
         client_auth: ClientAuth = PUBLIC_CLIENT,
+        select_account: Callable[[], str] | None = None,
+        unavailable: Callable[[], str] | None = None,
+        family_refresh_tokens: bool = False,
+        forget_refused: bool = True,
         clock: Clock = time.time,
     ) -> None:
         if authentication_record is not None and not isinstance(authentication_record, AuthenticationRecord):
@@ -189,6 +208,10 @@ class UserSession:
         self.record = authentication_record
         self.disable_automatic_authentication = disable_automatic_authentication
         self.client_auth = client_auth
+        self._select_account = select_account
+        self._unavailable = unavailable
+        self._family = family_refresh_tokens
+        self._forget_refused = forget_refused
         self._memory = MemoryRecords()
         self.core = TokenCore(
             credential=credential,
@@ -222,8 +245,9 @@ class UserSession:
             if id(store) in seen:
                 continue
             seen.add(id(store))
-            for record in store.find(RefreshTokenRecord, client_id=self.client_id, home_account_id=account):
-                if record.environment in hosts:
+            for record in store.find(RefreshTokenRecord, home_account_id=account):
+                usable = record.client_id == self.client_id or (self._family and bool(record.family_id))
+                if usable and record.environment in hosts:
                     found.append((store, record))
         found.sort(key=lambda pair: pair[1].last_modification_time or 0, reverse=True)
         return found
@@ -231,12 +255,19 @@ class UserSession:
     # --- flows --------------------------------------------------------------------------------------
 
     def _acquire(self, authority: Authority, scopes: Sequence[str], claims: str | None) -> Flow[TokenResult]:
+        if self.core.account is None and self._select_account is not None:
+            account = yield from call(self._select_account)
+            self.core.set_account(account)
         endpoints = yield from resolve_endpoints(
             authority, instance_discovery=self.settings.instance_discovery, policy=self.policy
         )
         result, failure = yield from self._silent(authority, endpoints, scopes, claims)
         if result is not None:
             return result
+        if self.interactive is None and self._unavailable is not None:
+            if failure is not None:
+                raise failure
+            raise SourceUnavailableError(self._unavailable())
         if self.disable_automatic_authentication or self.interactive is None:
             raise UserInteractionRequired(
                 f"{self.credential}: interactive authentication is required to get a token. Call "
@@ -299,6 +330,9 @@ class UserSession:
                     exc, InteractionRequiredError
                 ):
                     raise
+                if not self._forget_refused:
+                    failure = exc
+                    continue
                 _LOGGER.info(
                     "%s: a cached refresh token was refused (%s); it is forgotten.",
                     self.credential,

@@ -24,12 +24,16 @@ __all__ = [
     "InteractiveBrowserCredential",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "SharedTokenCacheCredential",
     "UsernamePasswordCredential",
+    "VisualStudioCodeCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
 
 _LAZY: dict[str, str] = {
+    "VisualStudioCodeCredential": "identity.aio.vscode",
+    "SharedTokenCacheCredential": "identity.aio.shared_cache",
     "AuthorizationCodeCredential": "identity.aio.authorization_code",
     "InteractiveBrowserCredential": "identity.aio.browser",
     "UsernamePasswordCredential": "identity.aio.username_password",
@@ -67,7 +71,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .environment import EnvironmentCredential
     from .managed_identity import ManagedIdentityCredential
     from .on_behalf_of import OnBehalfOfCredential
+    from .shared_cache import SharedTokenCacheCredential
     from .username_password import UsernamePasswordCredential
+    from .vscode import VisualStudioCodeCredential
     from .workload_identity import WorkloadIdentityCredential
 
 

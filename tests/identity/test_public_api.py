@@ -44,9 +44,11 @@ IDENTITY_ALL = [
     "KnownAuthorities",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "SharedTokenCacheCredential",
     "TokenCachePersistenceOptions",
     "TokenRequestOptions",
     "UsernamePasswordCredential",
+    "VisualStudioCodeCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
@@ -66,7 +68,9 @@ IDENTITY_AIO_ALL = [
     "InteractiveBrowserCredential",
     "ManagedIdentityCredential",
     "OnBehalfOfCredential",
+    "SharedTokenCacheCredential",
     "UsernamePasswordCredential",
+    "VisualStudioCodeCredential",
     "WorkloadIdentityCredential",
     "get_bearer_token_provider",
 ]
