@@ -52,12 +52,12 @@ _MEMBERS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("EnvironmentCredential", "exclude_environment_credential", "prod", True, True),
     ("WorkloadIdentityCredential", "exclude_workload_identity_credential", "prod", True, True),
     ("ManagedIdentityCredential", "exclude_managed_identity_credential", "prod", True, True),
-    ("SharedTokenCacheCredential", "exclude_shared_token_cache_credential", "dev", True, False),
-    ("VisualStudioCodeCredential", "exclude_visual_studio_code_credential", "dev", True, False),
+    ("SharedTokenCacheCredential", "exclude_shared_token_cache_credential", "dev", True, True),
+    ("VisualStudioCodeCredential", "exclude_visual_studio_code_credential", "dev", True, True),
     ("AzureCliCredential", "exclude_cli_credential", "dev", True, True),
     ("AzurePowerShellCredential", "exclude_powershell_credential", "dev", True, True),
     ("AzureDeveloperCliCredential", "exclude_developer_cli_credential", "dev", True, True),
-    ("InteractiveBrowserCredential", "exclude_interactive_browser_credential", "none", False, False),
+    ("InteractiveBrowserCredential", "exclude_interactive_browser_credential", "none", False, True),
     ("BrokerCredential", "exclude_broker_credential", "dev", False, False),
 )
 #: Names AZURE_TOKEN_CREDENTIALS may select one by one (the shared cache and broker cannot be).
@@ -190,6 +190,34 @@ def member_specs(
             elif mi_client_id:
                 mi["client_id"] = mi_client_id
             specs.append(MemberSpec(name, mi))
+        elif name == "SharedTokenCacheCredential":
+            from .shared_cache import SharedTokenCacheCredential
+
+            if not SharedTokenCacheCredential.supported():
+                continue
+            shared: dict[str, Any] = {
+                **entra,
+                "username": arguments.get("shared_cache_username")
+                or os.environ.get(EnvironmentVariables.AZURE_USERNAME),
+                "tenant_id": arguments.get("shared_cache_tenant_id") or env_tenant,
+                "_within_dac": True,
+            }
+            for unused in ("additionally_allowed_tenants", "disable_instance_discovery"):
+                shared.pop(unused, None)
+            specs.append(MemberSpec(name, shared))
+        elif name == "VisualStudioCodeCredential":
+            vscode: dict[str, Any] = {"_within_dac": True}
+            if arguments.get("visual_studio_code_tenant_id"):
+                vscode["tenant_id"] = arguments["visual_studio_code_tenant_id"]
+            specs.append(MemberSpec(name, vscode))
+        elif name == "InteractiveBrowserCredential":
+            browser: dict[str, Any] = {
+                **entra,
+                "tenant_id": arguments.get("interactive_browser_tenant_id") or env_tenant,
+            }
+            if arguments.get("interactive_browser_client_id"):
+                browser["client_id"] = arguments["interactive_browser_client_id"]
+            specs.append(MemberSpec(name, browser))
         else:  # the developer tools
             tool: dict[str, Any] = {"process_timeout": process_timeout, "_within_dac": True}
             if allowed_tenants is not None:
@@ -226,9 +254,9 @@ def build_members(
             members.append(
                 placeholder(
                     spec.name,
-                    f"{spec.name} is not available in this release of entra-identity (it arrives with the "
-                    "user sign-in credentials). AZURE_TOKEN_CREDENTIALS selects it; select 'dev', 'prod' or "
-                    "another credential instead.",
+                    f"{spec.name} is not available in entra-identity: it needs the native "
+                    "azure-identity-broker package (the Windows or WSL authentication broker). Select 'dev', "
+                    "'prod' or another credential instead.",
                 )
             )
             continue
@@ -275,7 +303,8 @@ class Attempts:
 
 class DefaultAzureCredential(ChainedTokenCredential):
     """A credential for most applications: environment, workload identity, managed identity, then
-    the developer tools (Azure CLI, Azure PowerShell, Azure Developer CLI).
+    the developer sign-ins (the shared token cache, VS Code, Azure CLI, Azure PowerShell, Azure
+    Developer CLI) and, when included, the interactive browser.
 
     Keyword Args:
         authority: authority host for the Entra members (default ``AZURE_AUTHORITY_HOST`` or the
@@ -289,9 +318,13 @@ class DefaultAzureCredential(ChainedTokenCredential):
             forces the system-assigned identity).
         workload_identity_client_id, workload_identity_tenant_id: for workload identity (defaults
             ``managed_identity_client_id`` and ``AZURE_TENANT_ID``).
-        interactive_browser_tenant_id, interactive_browser_client_id, broker_tenant_id,
-        broker_client_id, shared_cache_username, shared_cache_tenant_id,
-        visual_studio_code_tenant_id: accepted for the members this release does not provide yet.
+        interactive_browser_tenant_id, interactive_browser_client_id: the browser member's tenant
+            (default ``AZURE_TENANT_ID``) and client.
+        shared_cache_username, shared_cache_tenant_id: choose the shared cache's account (defaults
+            ``AZURE_USERNAME``, ``AZURE_TENANT_ID``).
+        visual_studio_code_tenant_id: the VS Code member's tenant (default: its record's).
+        broker_tenant_id, broker_client_id: accepted; the broker member needs a native package
+            entra-identity does not use, so it is skipped.
         process_timeout: seconds the developer tools may take (default 10).
         require_envvar: ``AZURE_TOKEN_CREDENTIALS`` must be set.
         **kwargs: ``additionally_allowed_tenants``, ``transport``, ``http_client``, ``retry_policy``

@@ -6,8 +6,10 @@ Selection, once, at construction (first match wins, as azure-identity):
 2. ``AZURE_CLIENT_ID`` + ``AZURE_CLIENT_CERTIFICATE_PATH`` + ``AZURE_TENANT_ID``: a certificate, with
    ``AZURE_CLIENT_CERTIFICATE_PASSWORD`` and ``AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`` (any non-empty
    value sends the chain);
-3. ``AZURE_CLIENT_ID`` + ``AZURE_USERNAME`` + ``AZURE_PASSWORD``: username and password, which this
-   release does not support yet (the credential is then unavailable, saying so).
+3. ``AZURE_CLIENT_ID`` + ``AZURE_USERNAME`` + ``AZURE_PASSWORD``: username and password
+   (``UsernamePasswordCredential``, tenant ``AZURE_TENANT_ID`` or ``organizations``), with
+   azure-identity's ``DeprecationWarning``: it cannot do multifactor authentication. The async
+   class supports it too (azure-identity's async one does not).
 
 Without a complete configuration every token request raises ``CredentialUnavailableError`` naming
 the variables that are missing, so chains move on. Variable names are logged, never values.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,6 +39,11 @@ __all__ = [
 _LOGGER = logging.getLogger("identity")
 _Self = TypeVar("_Self", bound="EnvironmentCredential")
 TROUBLESHOOT = "https://aka.ms/azsdk/python/identity/environmentcredential/troubleshoot"
+USERNAME_PASSWORD_DEPRECATION = (
+    "Environment is configured to use username and password authentication. This authentication method is "
+    "deprecated, as it doesn't support multifactor authentication (MFA). For more details, see "
+    "https://aka.ms/azsdk/identity/mfa."
+)
 
 _CONFIGURATIONS = (
     ("ClientSecretCredential", Env.CLIENT_SECRET_VARS),
@@ -81,11 +89,14 @@ def select_from_environment(environ: Mapping[str, str], *, quiet: bool = False) 
         )
     if all(environ.get(name) is not None for name in Env.USERNAME_PASSWORD_VARS):
         return EnvironmentSelection(
-            None,
-            {},
-            "EnvironmentCredential authentication unavailable. The environment is configured for "
-            "username and password (AZURE_USERNAME, AZURE_PASSWORD), which this release does not "
-            "support; configure a client secret or certificate instead.",
+            "UsernamePasswordCredential",
+            {
+                "client_id": environ[Env.AZURE_CLIENT_ID],
+                "username": environ[Env.AZURE_USERNAME],
+                "password": environ[Env.AZURE_PASSWORD],
+                "tenant_id": environ.get(Env.AZURE_TENANT_ID) or None,
+            },
+            "",
         )
     present = sorted(
         {name for _, names in _CONFIGURATIONS for name in names if environ.get(name) is not None}
@@ -118,6 +129,11 @@ def credential_from_environment(classes: Mapping[str, Any], kwargs: Mapping[str,
     if selection.credential is None:
         return None, selection.unavailable
     _LOGGER.info("Environment is configured for %s", selection.credential)
+    if selection.credential == "UsernamePasswordCredential":
+        warnings.warn(USERNAME_PASSWORD_DEPRECATION, DeprecationWarning, stacklevel=4)
+        with warnings.catch_warnings():  # the inner credential's own warning would say it twice
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return classes[selection.credential](**selection.arguments, **kwargs), ""
     return classes[selection.credential](**selection.arguments, **kwargs), ""
 
 
@@ -131,10 +147,12 @@ class EnvironmentCredential:
     def __init__(self, **kwargs: Any) -> None:
         from .certificate import CertificateCredential
         from .client_secret import ClientSecretCredential
+        from .username_password import UsernamePasswordCredential
 
         classes = {
             "ClientSecretCredential": ClientSecretCredential,
             "CertificateCredential": CertificateCredential,
+            "UsernamePasswordCredential": UsernamePasswordCredential,
         }
         self._credential, self._unavailable = credential_from_environment(classes, kwargs)
 

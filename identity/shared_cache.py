@@ -30,18 +30,28 @@ from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
 from .credential import SyncCredential
+from .errors import ClientAuthenticationError, CredentialUnavailableError
 from .http_options import HttpOptions
 from .persistence_options import TokenCachePersistenceOptions
 from .settings import authority_settings, constructor_options, open_persistent_cache
+from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 from .user import DEFAULT_USER_TENANT, DEVELOPER_SIGN_ON_CLIENT_ID, UserSession, environments
 
-__all__ = ["SharedTokenCacheCredential", "shared_cache_session"]
+__all__ = ["SharedTokenCacheCredential", "shared_cache_session", "within_chain"]
 
 _PREFIX = "SharedTokenCacheCredential authentication unavailable."
 NO_ACCOUNTS = f"{_PREFIX} No accounts were found in the cache."
 MULTIPLE_ACCOUNTS = (
     f"{_PREFIX} Multiple accounts were found in the cache. Use username and tenant id to disambiguate."
 )
+
+
+def within_chain(exc: ClientAuthenticationError, within_dac: bool) -> ClientAuthenticationError:
+    """Inside DefaultAzureCredential an authentication failure of the shared cache is reported as
+    unavailable (azure-identity 1.25), so the chain tries its next member."""
+    if within_dac and not isinstance(exc, CredentialUnavailableError):
+        return CredentialUnavailableError(message=exc.message)
+    return exc
 
 
 def _matching(username: str | None, tenant_id: str | None) -> str:
@@ -173,8 +183,10 @@ class SharedTokenCacheCredential(SyncCredential):
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
+        _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
+        self._within_dac = _within_dac
         http: HttpOptions = constructor_options(self, locals())
         self._session = shared_cache_session(
             type(self).__name__,
@@ -187,6 +199,30 @@ class SharedTokenCacheCredential(SyncCredential):
         )
         self._core = self._session.core
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """Request an access token for ``scopes`` (inside DefaultAzureCredential, an authentication
+        failure is reported as unavailable, so the chain moves on)."""
+        try:
+            return super().get_token(
+                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+            )
+        except ClientAuthenticationError as exc:
+            raise within_chain(exc, self._within_dac) from exc
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        """Like :meth:`get_token`, with azure-core's ``TokenRequestOptions``."""
+        try:
+            return super().get_token_info(*scopes, options=options)
+        except ClientAuthenticationError as exc:
+            raise within_chain(exc, self._within_dac) from exc
 
     @staticmethod
     def supported() -> bool:

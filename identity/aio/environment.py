@@ -21,10 +21,12 @@ class EnvironmentCredential:
     def __init__(self, **kwargs: Any) -> None:
         from .certificate import CertificateCredential
         from .client_secret import ClientSecretCredential
+        from .username_password import UsernamePasswordCredential
 
         classes = {
             "ClientSecretCredential": ClientSecretCredential,
             "CertificateCredential": CertificateCredential,
+            "UsernamePasswordCredential": UsernamePasswordCredential,
         }
         self._credential, self._unavailable = credential_from_environment(classes, kwargs)
 

@@ -205,16 +205,28 @@ async def test_incomplete_environment_names_what_is_missing(
     )
 
 
-async def test_username_password_environment_is_unavailable(
-    mode: str, monkeypatch: pytest.MonkeyPatch
+async def test_username_password_environment_signs_the_user_in(
+    mode: str, monkeypatch: pytest.MonkeyPatch, authority: MockAuthority
 ) -> None:
-    monkeypatch.setenv("AZURE_CLIENT_ID", DEFAULT_CLIENT_ID)
-    monkeypatch.setenv("AZURE_USERNAME", "user@contoso.onmicrosoft.com")
-    monkeypatch.setenv("AZURE_PASSWORD", "CANARY-PASSWORD")
-    credential = module(mode).EnvironmentCredential()
-    with pytest.raises(CredentialUnavailableError, match="username and password") as caught:
-        await call(mode, credential.get_token, SCOPE)
-    assert "CANARY-PASSWORD" not in str(caught.value)
+    from conformance.authority import DEFAULT_PASSWORD, DEFAULT_USERNAME, PUBLIC_CLIENT_ID
+
+    monkeypatch.setenv("AZURE_CLIENT_ID", PUBLIC_CLIENT_ID)
+    monkeypatch.setenv("AZURE_TENANT_ID", DEFAULT_TENANT)
+    monkeypatch.setenv("AZURE_USERNAME", DEFAULT_USERNAME)
+    monkeypatch.setenv("AZURE_PASSWORD", DEFAULT_PASSWORD)
+    with pytest.warns(DeprecationWarning) as warned:
+        credential = module(mode).EnvironmentCredential(transport=authority.transport())
+    assert [str(w.message) for w in warned] == [
+        "Environment is configured to use username and password authentication. This authentication method "
+        "is deprecated, as it doesn't support multifactor authentication (MFA). For more details, see "
+        "https://aka.ms/azsdk/identity/mfa."
+    ]  # once: the inner credential's own warning is not repeated
+    token = await call(mode, credential.get_token, SCOPE)
+    assert authority.describe_token(token.token) is not None
+    [request] = authority.requests_to("token")
+    assert request.path == f"/{DEFAULT_TENANT}/oauth2/v2.0/token"
+    assert (request.form["grant_type"], request.form["username"]) == ("password", DEFAULT_USERNAME)
+    assert DEFAULT_PASSWORD not in repr(credential)
 
 
 async def test_environment_credential_in_a_chain_gives_way(mode: str, authority: MockAuthority) -> None:
