@@ -43,6 +43,8 @@ CAPABILITIES = (
 #: DefaultAzureCredential's exclusions of the developer-tool members (az, pwsh, azd): the scenarios
 #: leave them out so a chain never spawns a tool of the machine running the suite.
 _DEVELOPER_MEMBERS = (
+    "exclude_shared_token_cache_credential",
+    "exclude_visual_studio_code_credential",
     "exclude_cli_credential",
     "exclude_powershell_credential",
     "exclude_developer_cli_credential",
@@ -163,6 +165,19 @@ def _identity(mode: str) -> Implementation:
             tenant_id, client_id, certificate_data=pem, **_identity_options(target, mode), **kw
         )
 
+    def authorization_code(
+        target: Target, tenant_id: str, client_id: str, code: str, redirect_uri: str, secret: str, **kw: Any
+    ) -> Any:
+        return load("AuthorizationCodeCredential")(
+            tenant_id,
+            client_id,
+            code,
+            redirect_uri,
+            client_secret=secret,
+            **_identity_options(target, mode),
+            **kw,
+        )
+
     def assertion(target: Target, tenant_id: str, client_id: str, func: Callable[[], str], **kw: Any) -> Any:
         return load("ClientAssertionCredential")(
             tenant_id, client_id, func, **_identity_options(target, mode), **kw
@@ -228,16 +243,12 @@ def _identity(mode: str) -> Implementation:
             "client_secret": client_secret,
             "certificate": certificate,
             "assertion": assertion,
+            "authorization_code": authorization_code,
             "on_behalf_of": on_behalf_of,
             "workload_identity": workload_identity,
             "managed_identity": managed_identity,
             "azure_pipelines": azure_pipelines,
             "default": default,
-        },
-        skips={
-            "refresh_after_code_redemption": "identity's AuthorizationCodeCredential arrives with the user "
-            "sign-in credentials; the refresh grant itself is covered against the mock in "
-            "tests/conformance/test_protocol_flows.py",
         },
     )
 
