@@ -24,8 +24,11 @@ import ssl
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
+import warnings
+import webbrowser
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +39,7 @@ import httpx
 
 from .authority import (
     DEFAULT_CLIENT_ID,
+    DEFAULT_PASSWORD,
     DEFAULT_SECRET,
     DEFAULT_TENANT,
     DEFAULT_USERNAME,
@@ -334,6 +338,131 @@ def _credentials(authority: MockAuthority, url: str, ca_path: str) -> list[_Entr
     return [_Entry(name, flow, factory, steps) for name, flow, factory in entra]
 
 
+def _user_steps(authority: MockAuthority) -> tuple[tuple[str, Step], ...]:
+    """A user's rows: sign-in, the next resource silently (refresh token), cached."""
+    (_, first), (_, cached) = _standard_steps(authority, cae=False)
+
+    async def silent(credential: Any) -> str:
+        before = [r.form.get("grant_type") for r in authority.requests_to("token")]
+        token = await _call(credential, "https://storage.azure.com/.default")
+        grants = [r.form.get("grant_type") for r in authority.requests_to("token")][len(before) :]
+        issued = authority.describe_token(token.token)
+        return f"token for {_who(issued)} via {', '.join(g or '?' for g in grants)}" if issued else "unknown"
+
+    return (("sign-in", first), ("another resource, silently", silent), ("cached", cached))
+
+
+class _DemoBrowser(webbrowser.BaseBrowser):
+    """The demo's "user at a browser": signs in at the mock authority's pages (through its
+    programmatic hook) and follows the redirect to the credential's loopback server."""
+
+    def __init__(self, authority: MockAuthority) -> None:
+        super().__init__("entra-identity-demo")
+        self._authority = authority
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        def browse() -> None:
+            location = self._authority.authorize_redirect(url, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+            with httpx.Client(timeout=10) as client:
+                client.get(location.replace("//localhost:", "//127.0.0.1:"))
+
+        threading.Thread(target=browse, daemon=True).start()
+        return True
+
+
+def _user_credentials(authority: MockAuthority, url: str, ca_path: str) -> list[_Entry]:
+    import identity
+    import identity.aio
+    from protocol.pkce import new_pkce
+    from protocol.retry import RetryPolicy
+
+    context = ssl.create_default_context(cafile=ca_path)
+    web_app = str(uuid.uuid4())
+    redirect_uri = "http://localhost:8400/"
+    authority.add_application(DEFAULT_TENANT, web_app, secret=DEFAULT_SECRET, redirect_uris=[redirect_uri])
+    pkce = new_pkce()
+
+    def approve(verification_uri: str, user_code: str, expires_on: Any) -> None:
+        authority.approve_device_code(user_code, DEFAULT_USERNAME)  # the user, on another device
+
+    def options(asynchronous: bool) -> dict[str, Any]:
+        transport: Any = (
+            httpx.AsyncHTTPTransport(verify=context) if asynchronous else httpx.HTTPTransport(verify=context)
+        )
+        return {
+            "authority": url,
+            "tenant_id": DEFAULT_TENANT,
+            "disable_instance_discovery": True,
+            "transport": transport,
+            "retry_policy": RetryPolicy(backoff_factor=0.05),
+        }
+
+    def password(module: Any, asynchronous: bool) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # it cannot do MFA: deprecated, as upstream
+            return module.UsernamePasswordCredential(
+                PUBLIC_CLIENT_ID, DEFAULT_USERNAME, DEFAULT_PASSWORD, **options(asynchronous)
+            )
+
+    def code_credential(module: Any, asynchronous: bool) -> Any:
+        code = authority.issue_authorization_code(
+            DEFAULT_TENANT,
+            web_app,
+            redirect_uri=redirect_uri,
+            scopes=[SCOPE],
+            username=DEFAULT_USERNAME,
+            code_challenge=pkce.challenge,
+        )
+        arguments = options(asynchronous)
+        del arguments["tenant_id"]
+        return module.AuthorizationCodeCredential(
+            DEFAULT_TENANT,
+            web_app,
+            code,
+            redirect_uri,
+            client_secret=DEFAULT_SECRET,
+            code_verifier=pkce.verifier,
+            **arguments,
+        )
+
+    users: list[tuple[str, str, Callable[[], Any]]] = [
+        (
+            "DeviceCodeCredential",
+            "device code",
+            lambda: identity.DeviceCodeCredential(
+                PUBLIC_CLIENT_ID, prompt_callback=approve, **options(False)
+            ),
+        ),
+        (
+            "aio.DeviceCodeCredential",
+            "device code",
+            lambda: identity.aio.DeviceCodeCredential(
+                PUBLIC_CLIENT_ID, prompt_callback=approve, **options(True)
+            ),
+        ),
+        (
+            "InteractiveBrowserCredential",
+            "browser (auth code + PKCE)",
+            lambda: identity.InteractiveBrowserCredential(client_id=PUBLIC_CLIENT_ID, **options(False)),
+        ),
+        (
+            "aio.InteractiveBrowserCredential",
+            "browser (auth code + PKCE)",
+            lambda: identity.aio.InteractiveBrowserCredential(client_id=PUBLIC_CLIENT_ID, **options(True)),
+        ),
+        ("UsernamePasswordCredential", "password (ROPC)", lambda: password(identity, False)),
+        ("aio.UsernamePasswordCredential", "password (ROPC)", lambda: password(identity.aio, True)),
+        ("AuthorizationCodeCredential", "auth code (web app)", lambda: code_credential(identity, False)),
+        (
+            "aio.AuthorizationCodeCredential",
+            "auth code (web app)",
+            lambda: code_credential(identity.aio, True),
+        ),
+    ]
+    steps = _user_steps(authority)
+    return [_Entry(name, flow, factory, steps) for name, flow, factory in users]
+
+
 def _fast_managed_identity_retry() -> Any:
     """IMDS's retry policy with waits of milliseconds (the demo injects no faults here)."""
     from protocol.managed_identity.imds import IMDS_RETRY
@@ -522,9 +651,34 @@ async def _measure(authority: MockAuthority, name: str, flow: str, action: Calla
 async def _demo(
     authority: MockAuthority, url: str, ca_path: str, http_url: str, tools: Mapping[str, _StubTool]
 ) -> list[DemoRow]:
+    webbrowser.register(_DEMO_BROWSER, None, _DemoBrowser(authority), preferred=True)
+    try:
+        return await _demo_rows(authority, url, ca_path, http_url, tools)
+    finally:
+        _unregister_demo_browser()
+
+
+_DEMO_BROWSER = "entra-identity-demo"
+
+
+def _unregister_demo_browser() -> None:
+    """webbrowser has no unregister: drop the demo's entry from its registry (the user's own
+    browser stays the one ``webbrowser.open`` uses after the demo)."""
+    order = getattr(webbrowser, "_tryorder", None)
+    if isinstance(order, list) and _DEMO_BROWSER in order:
+        order.remove(_DEMO_BROWSER)
+    browsers = getattr(webbrowser, "_browsers", None)
+    if isinstance(browsers, dict):
+        browsers.pop(_DEMO_BROWSER, None)
+
+
+async def _demo_rows(
+    authority: MockAuthority, url: str, ca_path: str, http_url: str, tools: Mapping[str, _StubTool]
+) -> list[DemoRow]:
     rows: list[DemoRow] = []
     entries = [
         *_credentials(authority, url, ca_path),
+        *_user_credentials(authority, url, ca_path),
         *_managed_identity_credentials(authority, url, http_url),
         *_environment_credentials(authority, url, ca_path, http_url, tools),
     ]
