@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import identity
 import identity.aio
@@ -254,3 +256,62 @@ async def test_a_port_in_use_is_credential_unavailable(
             )
     assert f"Couldn't start an HTTP server on http://127.0.0.1:{port}" in str(raised.value)
     assert browser.urls == []
+
+
+class _FakeRequest:
+    """Just enough of BaseHTTPRequestHandler for LoopbackServer._handle."""
+
+    def __init__(self, path: str) -> None:
+        import io
+
+        self.path = path
+        self.status: int | None = None
+        self.wfile = io.BytesIO()
+
+    def send_response(self, status: int) -> None:
+        self.status = status
+
+    def send_header(self, name: str, value: str) -> None:
+        pass
+
+    def end_headers(self) -> None:
+        pass
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_any_request_path_is_answered_and_only_our_state_is_accepted(path: str) -> None:
+    from identity.browser import LoopbackServer
+
+    server = LoopbackServer("expected-state-0123456789")
+    try:
+        request = _FakeRequest("/" + path)
+        server._handle(request)  # type: ignore[arg-type]
+        assert request.status in (200, 204, 400)
+        accepted = server._result is not None
+        assert accepted == (request.status == 200)
+        if accepted:
+            assert server._result is not None
+            assert server._result.get("state") == "expected-state-0123456789"
+    finally:
+        server.close()
+
+
+def test_the_success_page_and_a_rejected_state() -> None:
+    from identity.browser import LoopbackServer
+
+    server = LoopbackServer("s1")
+    try:
+        wrong = _FakeRequest("/?code=c&state=other")
+        server._handle(wrong)  # type: ignore[arg-type]
+        assert (wrong.status, server.rejected, server._result) == (400, 1, None)
+        favicon = _FakeRequest("/favicon.ico")
+        server._handle(favicon)  # type: ignore[arg-type]
+        assert favicon.status == 204
+        right = _FakeRequest("/?code=c&state=s1")
+        server._handle(right)  # type: ignore[arg-type]
+        assert right.status == 200
+        assert b"Authentication complete. You can close this window." in right.wfile.getvalue()
+        assert server.wait(0.01) == {"code": "c", "state": "s1"}
+    finally:
+        server.close()
