@@ -214,7 +214,7 @@ async def test_username_password_environment_signs_the_user_in(
     monkeypatch.setenv("AZURE_TENANT_ID", DEFAULT_TENANT)
     monkeypatch.setenv("AZURE_USERNAME", DEFAULT_USERNAME)
     monkeypatch.setenv("AZURE_PASSWORD", DEFAULT_PASSWORD)
-    with pytest.warns(DeprecationWarning) as warned:
+    with pytest.warns(DeprecationWarning, match="username and password authentication") as warned:
         credential = module(mode).EnvironmentCredential(transport=authority.transport())
     assert [str(w.message) for w in warned] == [
         "Environment is configured to use username and password authentication. This authentication method "
