@@ -328,3 +328,31 @@ async def test_secrets_stay_out_of_errors_logs_and_repr(mode: str, caplog: pytes
     text = caplog.text + str(raised.value) + repr(credential) + repr(good) + repr(good._session.record)
     for secret in secrets:
         assert secret not in text
+
+
+async def test_an_authority_without_a_device_message_gets_one_composed(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    authority = MockAuthority.with_defaults()
+
+    def without_message(request: httpx.Request) -> httpx.Response:
+        response = authority.handle(request)
+        if request.url.path.endswith("/devicecode"):
+            body = json.loads(response.content)
+            del body["message"]  # RFC 8628 defines no message; Entra adds one
+            authority.approve_device_code(body["user_code"], DEFAULT_USERNAME)
+            return httpx.Response(200, json=body)
+        return response
+
+    credential = module(mode).DeviceCodeCredential(
+        PUBLIC_CLIENT_ID, tenant_id=DEFAULT_TENANT, transport=httpx.MockTransport(without_message)
+    )
+    token = await call(mode, credential.get_token, VAULT)
+    assert authority.describe_token(token.token) is not None
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        "To sign in, use a web browser to open the page https://microsoft.com/devicelogin"
+    )
+    assert "and enter the code" in printed
