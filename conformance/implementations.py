@@ -14,6 +14,7 @@ import dataclasses
 import importlib.util
 import inspect
 import ssl
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,6 +179,20 @@ def _identity(mode: str) -> Implementation:
             **kw,
         )
 
+    def device_code(target: Target, tenant_id: str, client_id: str, prompt: Any, **kw: Any) -> Any:
+        return load("DeviceCodeCredential")(
+            client_id, tenant_id=tenant_id, prompt_callback=prompt, **_identity_options(target, mode), **kw
+        )
+
+    def username_password(
+        target: Target, tenant_id: str, client_id: str, username: str, password: str, **kw: Any
+    ) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return load("UsernamePasswordCredential")(
+                client_id, username, password, tenant_id=tenant_id, **_identity_options(target, mode), **kw
+            )
+
     def assertion(target: Target, tenant_id: str, client_id: str, func: Callable[[], str], **kw: Any) -> Any:
         return load("ClientAssertionCredential")(
             tenant_id, client_id, func, **_identity_options(target, mode), **kw
@@ -244,6 +259,8 @@ def _identity(mode: str) -> Implementation:
             "certificate": certificate,
             "assertion": assertion,
             "authorization_code": authorization_code,
+            "device_code": device_code,
+            "username_password": username_password,
             "on_behalf_of": on_behalf_of,
             "workload_identity": workload_identity,
             "managed_identity": managed_identity,
@@ -350,6 +367,12 @@ def _azure(mode: str) -> Implementation:
         return load("DefaultAzureCredential")(**dict.fromkeys(excluded, True), **options, **discovery_off(kw))
 
     skips: dict[str, str] = {}
+    if mode == "sync":
+        skips["username_password_then_refresh"] = (
+            "MSAL 1.39's username/password flow first asks the user realm endpoint at the authority's "
+            "host without its port (https://127.0.0.1:443/common/userrealm/...), so it cannot reach a "
+            "mock on any other port (checked by hand: connection refused on 443)"
+        )
     if mode == "async":
         skips["token_response_without_access_token"] = (
             "azure-identity 1.27's async credentials raise a bare KeyError('access_token') for a 200 "
@@ -365,6 +388,32 @@ def _azure(mode: str) -> Implementation:
             "(checked by hand: it returns a token from a server whose certificate is not the one in "
             "IDENTITY_SERVER_THUMBPRINT); its sync credential pins through MSAL"
         )
+
+    def device_code(target: Target, tenant_id: str, client_id: str, prompt: Any, **kw: Any) -> Any:
+        return load("DeviceCodeCredential")(
+            client_id,
+            tenant_id=tenant_id,
+            prompt_callback=prompt,
+            **_azure_options(target),
+            **discovery_off(kw),
+        )
+
+    def username_password(
+        target: Target, tenant_id: str, client_id: str, username: str, password: str, **kw: Any
+    ) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return load("UsernamePasswordCredential")(
+                client_id,
+                username,
+                password,
+                tenant_id=tenant_id,
+                **_azure_options(target),
+                **discovery_off(kw),
+            )
+
+    # azure-identity has no async device code or username/password credentials (by design).
+    users = {"device_code": device_code, "username_password": username_password} if mode == "sync" else {}
     return Implementation(
         name=f"azure.identity[{mode}]",
         library="azure.identity",
@@ -374,6 +423,7 @@ def _azure(mode: str) -> Implementation:
             "certificate": certificate,
             "assertion": assertion,
             "authorization_code": authorization_code,
+            **users,
             "on_behalf_of": on_behalf_of,
             "workload_identity": workload_identity,
             "managed_identity": managed_identity,

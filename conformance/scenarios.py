@@ -562,6 +562,57 @@ async def _refresh(ctx: ScenarioContext) -> None:
     await ctx.impl.close(credential)
 
 
+@scenario("device_code_sign_in_then_refresh", needs="device_code")
+async def _device_code(ctx: ScenarioContext) -> None:
+    """A user signs in with a device code (the prompt shows the URI and code; the user approves);
+    another resource then comes silently from the refresh token."""
+    from .authority import DEFAULT_USERNAME, PUBLIC_CLIENT_ID
+
+    prompts: list[tuple[str, str]] = []
+
+    def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
+        prompts.append((verification_uri, user_code))
+        ctx.authority.approve_device_code(user_code, DEFAULT_USERNAME)
+
+    credential = ctx.impl.credential("device_code", ctx.target, DEFAULT_TENANT, PUBLIC_CLIENT_ID, prompt)
+    first = await ctx.impl.get_token(credential, SCOPE)
+    second = await ctx.impl.get_token(credential, "https://storage.azure.com/.default")
+    assert len(prompts) == 1, prompts
+    [start] = ctx.authority.requests_to("devicecode")
+    assert start.form["client_id"] == PUBLIC_CLIENT_ID
+    assert {"openid", "profile", "offline_access", SCOPE} <= set(start.form["scope"].split())
+    grants = [r.form["grant_type"] for r in ctx.token_requests()]
+    assert grants == ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"], grants
+    for token in (first, second):
+        issued = ctx.authority.describe_token(token.token)
+        assert issued is not None
+        assert issued.user == DEFAULT_USERNAME
+    await ctx.impl.close(credential)
+
+
+@scenario("username_password_then_refresh", needs="username_password")
+async def _username_password(ctx: ScenarioContext) -> None:
+    """Resource owner password credentials (deprecated upstream), then the refresh token."""
+    from .authority import DEFAULT_PASSWORD, DEFAULT_USERNAME, PUBLIC_CLIENT_ID
+
+    credential = ctx.impl.credential(
+        "username_password", ctx.target, DEFAULT_TENANT, PUBLIC_CLIENT_ID, DEFAULT_USERNAME, DEFAULT_PASSWORD
+    )
+    first = await ctx.impl.get_token(credential, SCOPE)
+    second = await ctx.impl.get_token(credential, "https://storage.azure.com/.default")
+    requests = ctx.token_requests()
+    assert [r.form["grant_type"] for r in requests] == ["password", "refresh_token"]
+    assert (requests[0].form["username"], requests[0].form["client_id"]) == (
+        DEFAULT_USERNAME,
+        PUBLIC_CLIENT_ID,
+    )
+    for token in (first, second):
+        issued = ctx.authority.describe_token(token.token)
+        assert issued is not None
+        assert issued.user == DEFAULT_USERNAME
+    await ctx.impl.close(credential)
+
+
 @scenario("federated_assertion", needs="assertion")
 async def _federated(ctx: ScenarioContext) -> None:
     """A token from a trusted external issuer (workload identity federation) is a client credential."""
