@@ -203,8 +203,10 @@ def browser_sign_in(
     login_hint: str | None,
     timeout: float,
     opener: Callable[[str], bool] | None = None,
+    within_dac: bool = False,
 ) -> Interactive:
-    """The browser sign-in flow of a credential."""
+    """The browser sign-in flow of a credential (inside DefaultAzureCredential a timeout is
+    "unavailable", as in azure-identity, so the chain's error lists every member)."""
 
     def sign_in(request: SignInRequest) -> Flow[SignIn]:
         state, nonce, pkce = new_state(), new_nonce(), new_pkce()
@@ -243,9 +245,8 @@ def browser_sign_in(
                 if server.rejected
                 else ""
             )
-            raise TimedOut(
-                f"Timed out after waiting {timeout:g} seconds for the user to authenticate{extra}."
-            )
+            message = f"Timed out after waiting {timeout:g} seconds for the user to authenticate{extra}."
+            raise SourceUnavailableError(message) if within_dac else TimedOut(message)
         response = parse_authorization_response(params, expected_state=state)
         result = yield from authorization_code_flow(
             request.endpoints.token_endpoint,
@@ -277,6 +278,7 @@ def browser_session(
     disable_instance_discovery: bool,
     additionally_allowed_tenants: list[str] | None,
     retry_policy: RetryPolicy | None,
+    within_dac: bool = False,
 ) -> UserSession:
     """Validate the arguments and build the session (shared by the sync and async classes).
 
@@ -300,7 +302,9 @@ def browser_session(
         client_id=client,
         settings=settings,
         policy=retry_policy or RetryPolicy(),
-        interactive=browser_sign_in(client, redirect=redirect, login_hint=login_hint, timeout=float(wait)),
+        interactive=browser_sign_in(
+            client, redirect=redirect, login_hint=login_hint, timeout=float(wait), within_dac=within_dac
+        ),
         authentication_record=authentication_record,
         disable_automatic_authentication=disable_automatic_authentication,
     )
@@ -343,6 +347,7 @@ class InteractiveBrowserCredential(SyncUserCredential):
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
+        _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
         http = constructor_options(self, locals())
@@ -359,6 +364,7 @@ class InteractiveBrowserCredential(SyncUserCredential):
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
+            within_dac=_within_dac,
         )
         self._core = self._session.core
         attach_persistent_cache(self._core, http)

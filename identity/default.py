@@ -214,6 +214,7 @@ def member_specs(
             browser: dict[str, Any] = {
                 **entra,
                 "tenant_id": arguments.get("interactive_browser_tenant_id") or env_tenant,
+                "_within_dac": True,
             }
             if arguments.get("interactive_browser_client_id"):
                 browser["client_id"] = arguments["interactive_browser_client_id"]

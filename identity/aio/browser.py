@@ -45,6 +45,7 @@ class InteractiveBrowserCredential(AsyncUserCredential):
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
+        _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
         http = constructor_options(self, locals())
@@ -61,6 +62,7 @@ class InteractiveBrowserCredential(AsyncUserCredential):
             disable_instance_discovery=disable_instance_discovery,
             additionally_allowed_tenants=additionally_allowed_tenants,
             retry_policy=http.retry_policy,
+            within_dac=_within_dac,
         )
         self._core = self._session.core
         attach_persistent_cache(self._core, http)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import identity
 import identity.aio
+import identity.browser
 from conformance.authority import (
     DEFAULT_PASSWORD,
     DEFAULT_TENANT,
@@ -315,3 +316,35 @@ def test_the_success_page_and_a_rejected_state() -> None:
         assert server.wait(0.01) == {"code": "c", "state": "s1"}
     finally:
         server.close()
+
+
+def test_inside_default_credential_a_browser_timeout_is_unavailable(
+    authority: MockAuthority, browser: ScriptedBrowser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser.idle = True
+    monkeypatch.setenv("AZURE_TENANT_ID", DEFAULT_TENANT)
+    chain = identity.DefaultAzureCredential(
+        exclude_environment_credential=True,
+        exclude_workload_identity_credential=True,
+        exclude_managed_identity_credential=True,
+        exclude_shared_token_cache_credential=True,
+        exclude_visual_studio_code_credential=True,
+        exclude_cli_credential=True,
+        exclude_powershell_credential=True,
+        exclude_developer_cli_credential=True,
+        exclude_interactive_browser_credential=False,
+        interactive_browser_client_id=PUBLIC_CLIENT_ID,
+        transport=authority.transport(),
+    )
+    member = chain.credentials[-1]
+    assert type(member).__name__ == "InteractiveBrowserCredential"
+    member._session.interactive = identity.browser.browser_sign_in(  # a short wait for the test
+        PUBLIC_CLIENT_ID, redirect=None, login_hint=None, timeout=0.3, within_dac=True
+    )
+    with pytest.raises(identity.ClientAuthenticationError) as raised:
+        chain.get_token(VAULT)
+    message = str(raised.value)
+    assert message.startswith("DefaultAzureCredential failed to retrieve a token")  # the chain's own
+    assert "\n\tInteractiveBrowserCredential: Timed out after waiting 0.3 seconds" in message  # unavailable
+    assert not isinstance(raised.value, identity.CredentialUnavailableError)
+    assert len(browser.urls) == 1
