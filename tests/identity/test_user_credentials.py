@@ -356,3 +356,22 @@ async def test_an_authority_without_a_device_message_gets_one_composed(
         "To sign in, use a web browser to open the page https://microsoft.com/devicelogin"
     )
     assert "and enter the code" in printed
+
+
+async def test_an_expired_device_code_is_a_clear_error(mode: str) -> None:
+    now = [1_800_000_000.0]
+    authority = MockAuthority.with_defaults(clock=lambda: now[0])
+
+    def user_walks_away(verification_uri: str, user_code: str, expires_on: datetime) -> None:
+        now[0] += authority.device_code_lifetime + 1  # the authority's clock passes the code's lifetime
+
+    credential = module(mode).DeviceCodeCredential(
+        PUBLIC_CLIENT_ID,
+        tenant_id=DEFAULT_TENANT,
+        prompt_callback=user_walks_away,
+        transport=transport(mode, authority),
+    )
+    with pytest.raises(identity.ClientAuthenticationError) as raised:
+        await call(mode, credential.get_token, VAULT)
+    assert "expired_token" in str(raised.value)
+    assert grants(authority) == [DEVICE_GRANT]  # one poll: the authority said the code expired
