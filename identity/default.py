@@ -60,6 +60,17 @@ _MEMBERS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("InteractiveBrowserCredential", "exclude_interactive_browser_credential", "none", False, True),
     ("BrokerCredential", "exclude_broker_credential", "dev", False, False),
 )
+#: Keywords of the sync chain's browser and broker members, which the async chain does not have.
+_SYNC_ONLY_ARGUMENTS = frozenset(
+    {
+        "exclude_interactive_browser_credential",
+        "interactive_browser_tenant_id",
+        "interactive_browser_client_id",
+        "exclude_broker_credential",
+        "broker_tenant_id",
+        "broker_client_id",
+    }
+)
 #: Names AZURE_TOKEN_CREDENTIALS may select one by one (the shared cache and broker cannot be).
 _SELECTABLE = frozenset(
     name for name, *_ in _MEMBERS if name not in ("SharedTokenCacheCredential", "BrokerCredential")
@@ -123,6 +134,13 @@ def member_specs(
     """
     if "tenant_id" in kwargs:
         raise TypeError("'tenant_id' is not supported in DefaultAzureCredential.")
+    sync_only = sorted(name for name in _SYNC_ONLY_ARGUMENTS if name in kwargs)
+    if is_async and sync_only:
+        raise TypeError(
+            f"identity.aio.DefaultAzureCredential got {', '.join(sync_only)}: the async chain has no "
+            "interactive browser or broker member (as in azure-identity); use "
+            "identity.DefaultAzureCredential or an identity.aio.InteractiveBrowserCredential of its own."
+        )
     setting = _token_credentials_setting(bool(arguments.get("require_envvar")), is_async)
     explicit = {keyword: arguments.get(keyword) for _, keyword, *_ in _MEMBERS}
     excluded = _excluded(setting, explicit, is_async)

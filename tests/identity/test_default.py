@@ -127,10 +127,17 @@ async def test_selecting_visual_studio_code_without_a_sign_in_says_so(
 
 
 def test_the_interactive_browser_joins_when_included(mode: str) -> None:
-    credential = module(mode).DefaultAzureCredential(exclude_interactive_browser_credential=False, **NO_TOOLS)
-    # azure-identity's async chain has no browser member; neither has ours.
-    expected = "InteractiveBrowserCredential" if mode == "sync" else "ManagedIdentityCredential"
-    assert names(credential)[-1] == expected
+    if mode == "sync":
+        credential = identity.DefaultAzureCredential(exclude_interactive_browser_credential=False, **NO_TOOLS)
+        assert names(credential)[-1] == "InteractiveBrowserCredential"
+        return
+    # azure-identity's async chain has no browser member, nor its keywords: a clear TypeError.
+    with pytest.raises(TypeError) as raised:
+        identity.aio.DefaultAzureCredential(exclude_interactive_browser_credential=False, **NO_TOOLS)
+    assert str(raised.value).startswith(
+        "identity.aio.DefaultAzureCredential got exclude_interactive_browser_credential: the async chain "
+        "has no interactive browser or broker member"
+    )
 
 
 def test_enable_azure_proxy_is_dropped_inside_the_chain(mode: str) -> None:
