@@ -152,7 +152,8 @@ Interactive = Callable[[SignInRequest], Flow[SignIn]]
 
 
 def _wants_cae(claims: str | None) -> bool:
-    return bool(claims) and f'"{CAE_CAPABILITY}"' in (claims or "")
+    """Whether the claims sent declare the CAE capability (its records go to the CAE document)."""
+    return bool(claims) and f'"{CAE_CAPABILITY.lower()}"' in (claims or "").lower()
 
 
 class UserSession:
@@ -432,7 +433,14 @@ class UserSession:
 
     # --- authenticate() -------------------------------------------------------------------------------
 
-    def authenticate_plan(self, scopes: Iterable[str], claims: str | None) -> Plan:
+    def authenticate_plan(
+        self,
+        scopes: Iterable[str],
+        claims: str | None,
+        *,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+    ) -> Plan:
         """Validate ``authenticate``'s arguments.
 
         Raises:
@@ -441,7 +449,7 @@ class UserSession:
         """
         scope_list = tuple(scopes) or (default_authenticate_scope(self.core.authority),)
         return self.core.plan(
-            scope_list, claims=claims, tenant_id=None, enable_cae=False, method="authenticate"
+            scope_list, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, method="authenticate"
         )
 
     def authenticated(self, plan: Plan, result: TokenResult) -> AuthenticationRecord:

@@ -37,7 +37,13 @@ class SyncUserCredential(SyncCredential):
     _session: UserSession
 
     def authenticate(
-        self, *positional: str, scopes: Iterable[str] | None = None, claims: str | None = None, **kwargs: Any
+        self,
+        *positional: str,
+        scopes: Iterable[str] | None = None,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
     ) -> AuthenticationRecord:
         """Sign the user in interactively and return their :class:`AuthenticationRecord`.
 
@@ -46,13 +52,17 @@ class SyncUserCredential(SyncCredential):
             scopes: the same, as a list (azure-identity's form); without any, Azure Resource
                 Manager's scope in the configured cloud.
             claims: a claims challenge the sign-in must satisfy.
+            tenant_id: sign in to this tenant (see ``additionally_allowed_tenants``).
+            enable_cae: the token ``authenticate`` caches is a CAE token.
 
         Raises:
             ClientAuthenticationError: the sign-in failed.
             CredentialUnavailableError: no scopes in a cloud without a default.
         """
         session = self._session
-        plan = session.authenticate_plan(authenticate_scopes(positional, scopes), claims)
+        plan = session.authenticate_plan(
+            authenticate_scopes(positional, scopes), claims, tenant_id=tenant_id, enable_cae=enable_cae
+        )
         try:
             result = self._driver.run(session.sign_in_flow(plan.authority, plan.scopes, plan.claims))
         except ProtocolError as exc:

@@ -22,11 +22,19 @@ class AsyncUserCredential(AsyncCredential):
     _session: UserSession
 
     async def authenticate(
-        self, *positional: str, scopes: Iterable[str] | None = None, claims: str | None = None, **kwargs: Any
+        self,
+        *positional: str,
+        scopes: Iterable[str] | None = None,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
     ) -> AuthenticationRecord:
         """Sign the user in interactively and return their record (see the sync class)."""
         session = self._session
-        plan = session.authenticate_plan(authenticate_scopes(positional, scopes), claims)
+        plan = session.authenticate_plan(
+            authenticate_scopes(positional, scopes), claims, tenant_id=tenant_id, enable_cae=enable_cae
+        )
         try:
             result = await self._driver.run(session.sign_in_flow(plan.authority, plan.scopes, plan.claims))
         except ProtocolError as exc:

@@ -375,3 +375,43 @@ async def test_an_expired_device_code_is_a_clear_error(mode: str) -> None:
         await call(mode, credential.get_token, VAULT)
     assert "expired_token" in str(raised.value)
     assert grants(authority) == [DEVICE_GRANT]  # one poll: the authority said the code expired
+
+
+async def test_authenticate_with_enable_cae_declares_cp1_and_caches_a_cae_token(mode: str) -> None:
+    authority = MockAuthority.with_defaults()
+    credential = device_credential(mode, authority, Approver(authority))
+    await call(mode, credential.authenticate, scopes=[VAULT], enable_cae=True)
+    [start] = authority.requests_to("devicecode")
+    assert json.loads(start.form["claims"]) == {"access_token": {"xms_cc": {"values": ["CP1"]}}}
+    token = await call(mode, credential.get_token, VAULT, enable_cae=True)  # the cached CAE token
+    assert len(authority.requests_to("token")) == 1
+    described = authority.describe_token(token.token)
+    assert described is not None
+    assert described.cae
+
+
+async def test_a_cae_sign_in_keeps_its_records_in_the_cae_document(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    import keyring.backends.fail
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        authority = MockAuthority.with_defaults()
+        options = identity.TokenCachePersistenceOptions(name="cae-users", allow_unencrypted_storage=True)
+        credential = device_credential(
+            mode, authority, Approver(authority), cache_persistence_options=options
+        )
+        await call(mode, credential.authenticate, scopes=[VAULT], enable_cae=True)
+        await call(mode, credential.close)
+    finally:
+        keyring.set_keyring(previous)
+    folder = tmp_path / ".IdentityService"
+    cae = json.loads((folder / "cae-users.cae").read_text())
+    assert len(cae["RefreshToken"]) == 1
+    assert len(cae["AccessToken"]) == 1
+    non_cae = folder / "cae-users.nocae"
+    assert not non_cae.exists() or not json.loads(non_cae.read_text()).get("RefreshToken")
