@@ -23,10 +23,10 @@ import logging
 import platform
 import shutil
 import subprocess
-import time
+import threading
 import webbrowser
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -81,33 +81,58 @@ class TimedOut(ProtocolError):
     """Nobody completed the sign-in in time."""
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a connection left open never keeps the process alive
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN: a loopback server needs none.
+        self.socket.bind(self.server_address)
+        self.server_address = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that hangs up or stays idle is no error of the sign-in
+
+
 class LoopbackServer:
     """Waits on a loopback address for the authority's redirect (one sign-in).
 
+    Connections are served each on a thread of their own, with a socket timeout, so a client that
+    connects and sends nothing (a browser's preconnect, another local process) delays no one, and
+    :meth:`wait` ends at its deadline whatever the clients do.
+
     Args:
+        expected_state: the ``state`` of this sign-in; other redirects are answered 400.
         host: the address to bind (``127.0.0.1`` by default).
         port: the port (0: ephemeral).
-        expected_state: the ``state`` of this sign-in; other redirects are answered 400.
 
     Raises:
         OSError: the address cannot be bound.
     """
 
+    #: Seconds a connection may stay idle before the server drops it.
+    CONNECTION_TIMEOUT = 10.0
+
     def __init__(self, expected_state: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._expected = expected_state
         self._result: dict[str, str] | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self.rejected = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = LoopbackServer.CONNECTION_TIMEOUT
+
             def do_GET(self) -> None:
                 outer._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the query holds the code: never log it
 
-        self._server = HTTPServer((host, port), Handler)
-        self.port: int = self._server.server_address[1]
+        self._server = _Server((host, port), Handler)
+        self.port: int = self._server.server_port
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
@@ -116,31 +141,45 @@ class LoopbackServer:
             return
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         state = params.get("state", "")
-        if not hmac.compare_digest(state.encode(), self._expected.encode()):
-            self.rejected += 1
+        with self._lock:
+            ours = hmac.compare_digest(state.encode(), self._expected.encode()) and self._result is None
+            if ours:
+                self._result = params
+            else:
+                self.rejected += 1
+        if not ours:
             _reply(request, 400, _REJECTED_PAGE)
             return
-        self._result = params
         if "error" in params:
             _reply(request, 200, _FAILED_PAGE.format(error=html.escape(params.get("error", ""))))
         else:
             _reply(request, 200, _DONE_PAGE)
+        self._done.set()
 
     def wait(self, timeout: float) -> dict[str, str] | None:
-        """The redirect's parameters, or ``None`` when ``timeout`` seconds passed first."""
-        deadline = time.monotonic() + timeout
-        while self._result is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self._server.timeout = min(remaining, 1.0)
-            try:
-                self._server.handle_request()
-            except OSError:  # closed from another thread (the flow was abandoned)
-                return None
-        return self._result
+        """The redirect's parameters, or ``None`` when ``timeout`` seconds passed first (or the
+        server was closed)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._server.serve_forever,
+                    kwargs={"poll_interval": 0.05},
+                    name="entra-identity loopback redirect",
+                    daemon=True,
+                )
+                self._thread.start()
+        self._done.wait(timeout)
+        with self._lock:
+            return self._result
 
     def close(self) -> None:
+        """Stop listening (idempotent); a :meth:`wait` in progress returns at once."""
+        self._done.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._server.shutdown()
+            thread.join(5)
         self._server.server_close()
 
 

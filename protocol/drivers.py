@@ -138,6 +138,9 @@ class SyncDriver:
                     step = flow.send(response)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            flow.close()  # interrupted (KeyboardInterrupt...): the flow's finally blocks run now
+            raise
 
     def close(self) -> None:
         """Close the client this driver created (an injected client is left to its owner)."""
@@ -236,6 +239,9 @@ class AsyncDriver:
                     step = flow.send(response)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            flow.close()  # cancelled: the flow's finally blocks (a loopback server...) run now
+            raise
 
     async def close(self) -> None:
         """Close the client this driver created for the running loop (an injected client is left to

@@ -69,12 +69,6 @@ def port_of(url: str) -> int:
 # --- 1. the loopback server: an idle connection defeats the timeout -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LoopbackServer serves one connection at a time with no socket timeout: a client that "
-    "connects and sends nothing (a browser preconnect, any local process) blocks wait() forever, "
-    "so the credential's timeout is never honoured",
-)
 def test_an_idle_connection_to_the_loopback_server_does_not_defeat_the_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -113,12 +107,6 @@ def test_an_idle_connection_to_the_loopback_server_does_not_defeat_the_timeout(
 # --- 2. a cancelled async browser sign-in leaves its loopback server listening ------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AsyncDriver.run never closes the flow when the awaiting task is cancelled (nor "
-    "SyncDriver on BaseException), so browser_sign_in's finally (server.close()) does not run: the "
-    "loopback port keeps accepting connections (and a redirect) until the timeout or GC",
-)
 def test_cancelling_an_async_browser_sign_in_closes_the_loopback_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
