@@ -108,6 +108,7 @@ def authorization_code_session(
         policy=retry_policy or RetryPolicy(),
         interactive=_redeem_once(client_id, authorization_code, redirect_uri, code_verifier, client_auth),
         client_auth=client_auth,
+        forget_refused=True,  # azure-identity's AadClient removes a refused refresh token
     )
 
 

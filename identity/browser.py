@@ -135,11 +135,12 @@ class LoopbackServer:
         self.port: int = self._server.server_port
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        url = urlsplit(request.path)
-        if url.path == "/favicon.ico":
+        # The request target as sent (urlsplit would read "//x" as a host and refuse "//[").
+        path, _, query = request.path.partition("?")
+        if path == "/favicon.ico":
             _reply(request, 204, "")
             return
-        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        params = dict(parse_qsl(query.partition("#")[0], keep_blank_values=True))
         state = params.get("state", "")
         with self._lock:
             ours = hmac.compare_digest(state.encode(), self._expected.encode()) and self._result is None

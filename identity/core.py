@@ -287,7 +287,9 @@ class TokenCore:
         if plan.request_key is not None:
             fast = FastEntry(fresh_until(entry), AccessToken(entry.token, entry.expires_on), info)
             with self._fast_lock:
-                if self._read(plan.key) is entry:  # not replaced meanwhile by a newer token
+                # Not replaced meanwhile by a newer token, and the credential still bound to the
+                # plan's account (a user credential may have signed another user in meanwhile).
+                if plan.key.account == self.account and self._read(plan.key) is entry:
                     self.fast[plan.request_key] = fast
                     self._fast_keys.setdefault(plan.key, set()).add(plan.request_key)
         return info
@@ -327,10 +329,10 @@ class TokenCore:
             self._fast_keys.clear()
 
     def settle(self, plan: Plan) -> Plan:
-        """The plan a new token is stored under: ``plan`` with the account the credential is bound
-        to now (it may have learned it during the flow)."""
-        if plan.key.account == self.account:
-            return plan
+        """The plan a new token is stored under: a plan made before the credential knew its account
+        gets the account it learned during the flow (its first sign-in)."""
+        if plan.key.account is not None or self.account is None:
+            return plan  # a token of a known account stays that account's, whatever is bound now
         return replace(plan, key=replace(plan.key, account=self.account))
 
     def store_result(self, plan: Plan, result: TokenResult) -> AccessTokenInfo:

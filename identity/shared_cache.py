@@ -72,6 +72,7 @@ def shared_cache_session(
     authentication_record: AuthenticationRecord | None,
     persistence: TokenCachePersistenceOptions | None,
     retry_policy: RetryPolicy | None,
+    additionally_allowed_tenants: list[str] | None = None,
 ) -> UserSession:
     """Build the session; the cache is opened and the account chosen at the first request.
 
@@ -79,11 +80,20 @@ def shared_cache_session(
         ValueError: a bad tenant or authority.
     """
     options = persistence or TokenCachePersistenceOptions(allow_unencrypted_storage=True)
+    if authentication_record is not None:
+        # The record's account, in the record's tenant (a guest account gets that tenant's tokens),
+        # with the record's application and authority host, as azure-identity does.
+        tenant = tenant_id or authentication_record.tenant_id
+        client_id = authentication_record.client_id
+        authority = authority or authentication_record.authority
+    else:
+        # Any account: redeemed in "organizations"; tenant_id only chooses among the accounts.
+        tenant, client_id = DEFAULT_USER_TENANT, DEVELOPER_SIGN_ON_CLIENT_ID
     settings = authority_settings(
-        tenant_id=DEFAULT_USER_TENANT,
+        tenant_id=tenant,
         authority=authority,
         disable_instance_discovery=False,
-        additionally_allowed_tenants=None,
+        additionally_allowed_tenants=additionally_allowed_tenants,
     )
     session: UserSession
     chosen: list[str] = []
@@ -146,7 +156,7 @@ def shared_cache_session(
 
     session = UserSession(
         credential=credential,
-        client_id=DEVELOPER_SIGN_ON_CLIENT_ID,
+        client_id=client_id,
         settings=settings,
         policy=retry_policy or RetryPolicy(),
         interactive=None,
@@ -180,6 +190,7 @@ class SharedTokenCacheCredential(SyncCredential):
         authority: str | None = None,
         authentication_record: AuthenticationRecord | None = None,
         cache_persistence_options: TokenCachePersistenceOptions | None = None,
+        additionally_allowed_tenants: list[str] | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -196,6 +207,7 @@ class SharedTokenCacheCredential(SyncCredential):
             authentication_record=authentication_record,
             persistence=http.persistence,
             retry_policy=http.retry_policy,
+            additionally_allowed_tenants=additionally_allowed_tenants,
         )
         self._core = self._session.core
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)

@@ -175,8 +175,10 @@ class UserSession:
             ``AuthenticationRequiredError``).
         family_refresh_tokens: also use the account's refresh tokens of other applications of the
             Microsoft token family (``family_id``), as the shared token cache does.
-        forget_refused: remove a refresh token the authority refused from the store (a shared
-            cache leaves other tools' tokens alone).
+        forget_refused: remove a refresh token the authority refused (``invalid_grant``,
+            ``interaction_required``) from the store. Off by default, as MSAL (and so azure-identity's
+            user credentials) keeps it: such refusals are often for one resource (Conditional
+            Access, consent) while the token still serves the others.
     """
 
     def __init__(
@@ -193,7 +195,7 @@ class UserSession:
         select_account: Callable[[], str] | None = None,
         unavailable: Callable[[], str] | None = None,
         family_refresh_tokens: bool = False,
-        forget_refused: bool = True,
+        forget_refused: bool = False,
         clock: Clock = time.time,
     ) -> None:
         if authentication_record is not None and not isinstance(authentication_record, AuthenticationRecord):

@@ -120,12 +120,8 @@ class VisualStudioCodeCredential:
                 record = load_vscode_record()
             except SourceUnavailableError as exc:
                 raise CredentialUnavailableError(message=exc.message) from exc
-            kwargs = {
-                k: v
-                for k, v in self._kwargs.items()
-                if k not in ("tenant_id", "additionally_allowed_tenants")
-            }
-            self._inner = SharedTokenCacheCredential(authentication_record=record, **kwargs)
+            # tenant_id (default: the record's) and additionally_allowed_tenants go to the lookup.
+            self._inner = SharedTokenCacheCredential(authentication_record=record, **self._kwargs)
         return self._inner
 
     def get_token(

@@ -38,6 +38,7 @@ class SharedTokenCacheCredential(AsyncCredential):
         authority: str | None = None,
         authentication_record: AuthenticationRecord | None = None,
         cache_persistence_options: TokenCachePersistenceOptions | None = None,
+        additionally_allowed_tenants: list[str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -54,6 +55,7 @@ class SharedTokenCacheCredential(AsyncCredential):
             authentication_record=authentication_record,
             persistence=http.persistence,
             retry_policy=http.retry_policy,
+            additionally_allowed_tenants=additionally_allowed_tenants,
         )
         self._core = self._session.core
         self._driver = AsyncDriver(

@@ -1,8 +1,7 @@
 """Review findings for the user sign-in credentials, the loopback server and the token core.
 
-Each test demonstrates one problem and is marked ``xfail(strict=True)``: it fails today, and the
-suite turns red (XPASS) once the problem is fixed, so the marker is removed with the fix. No test
-talks to anything but the in-process mock authority and 127.0.0.1.
+Each test demonstrated one problem found in review and now pins its fix. No test talks to anything
+but the in-process mock authority and 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -147,12 +146,6 @@ def test_cancelling_an_async_browser_sign_in_closes_the_loopback_server(
 # --- 3. a refresh token refused for one scope is deleted for every scope ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UserSession._silent deletes the account's refresh token on interaction_required / "
-    "invalid_grant for ONE request (MFA or consent for one resource, another tenant); MSAL (used by "
-    "azure-identity's user credentials) keeps it, so other scopes keep working silently",
-)
 def test_a_refresh_token_refused_for_one_resource_still_serves_the_others() -> None:
     authority = MockAuthority.with_defaults()
     credential = device_credential(authority, disable_automatic_authentication=True)
@@ -175,12 +168,6 @@ def test_a_refresh_token_refused_for_one_resource_still_serves_the_others() -> N
 # --- 4. set_account() races with serve() and settle() -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TokenCore.serve re-adds a fast-path entry for a plan built before set_account() (it only "
-    "checks that the entry is still under the OLD key): after authenticate() binds another account, "
-    "a concurrent get_token puts the previous account's token back on the fast path",
-)
 def test_serving_a_plan_of_the_previous_account_does_not_repopulate_the_fast_path() -> None:
     authority = MockAuthority.with_defaults()
     credential = device_credential(authority)
@@ -198,11 +185,6 @@ def test_serving_a_plan_of_the_previous_account_does_not_repopulate_the_fast_pat
     assert core.fast_hit((VAULT,), None, False) is None, "the previous account's token is served"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TokenCore.settle moves every finished attempt to the account bound NOW: a silent refresh "
-    "for account X still in flight when authenticate() binds account Y is cached (and served) as Y's token",
-)
 def test_a_token_acquired_for_one_account_is_not_stored_under_another() -> None:
     authority = MockAuthority.with_defaults()
     credential = device_credential(authority)
@@ -231,12 +213,6 @@ def test_a_token_acquired_for_one_account_is_not_stored_under_another() -> None:
 # --- 5. SharedTokenCacheCredential ignores the authentication record's tenant -------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared_cache_session always uses tenant 'organizations' (and the developer client id), even "
-    "with an authentication_record; azure-identity uses the record's tenant (VisualStudioCodeCredential "
-    "relies on it, and also drops its own tenant_id kwarg), so a guest account gets a home-tenant token",
-)
 def test_shared_cache_with_a_record_requests_tokens_from_the_records_tenant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

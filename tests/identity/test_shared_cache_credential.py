@@ -54,13 +54,13 @@ def authority() -> MockAuthority:
 
 
 def leave_account(
-    home: Path, authority: MockAuthority, username: str, *, family: str | None = "1"
+    home: Path, authority: MockAuthority, username: str, *, family: str | None = "1", client: str = DEV_CLIENT
 ) -> tuple[str, str]:
     """What `az login` leaves in the shared cache: an account and its family refresh token."""
     user = authority.find_user(None, username)
     assert user is not None
     home_account_id = f"{user.object_id}.{DEFAULT_TENANT}"
-    secret = authority.issue_refresh_token(DEFAULT_TENANT, DEV_CLIENT, [VAULT], username=username)
+    secret = authority.issue_refresh_token(DEFAULT_TENANT, client, [VAULT], username=username)
     cache = PersistentTokenCache.open(
         "msal.cache", allow_unencrypted_storage=True, directory=home / ".IdentityService"
     )
@@ -76,7 +76,7 @@ def leave_account(
             secret=secret,
             home_account_id=home_account_id,
             environment="login.windows.net",  # an alias: the same cloud
-            client_id=DEV_CLIENT,
+            client_id=client,
             target=VAULT,
             last_modification_time=int(time.time()),
             family_id=family,

@@ -45,6 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def authority() -> MockAuthority:
     mock = MockAuthority.with_defaults()
     mock.add_application(DEFAULT_TENANT, DEV_CLIENT, public_client=True)
+    mock.add_application(DEFAULT_TENANT, VS_CODE, public_client=True)
     return mock
 
 
@@ -99,12 +100,17 @@ async def test_an_invalid_record_is_unavailable_and_named(
 async def test_the_records_account_is_served_from_the_shared_cache(
     mode: str, home: Path, authority: MockAuthority
 ) -> None:
-    home_account_id, secret = leave_account(home, authority, DEFAULT_USERNAME)
+    # VS Code's own family refresh token (another family member's would do in Entra; the mock has
+    # no token families, so the test uses VS Code's client).
+    home_account_id, secret = leave_account(home, authority, DEFAULT_USERNAME, client=VS_CODE)
     write_record(home, homeAccountId=home_account_id)
     token = await call(mode, credential(mode, authority).get_token, VAULT)
     assert authority.describe_token(token.token) is not None
     [request] = authority.requests_to("token")
     assert request.form["refresh_token"] == secret
+    # The record's application and tenant, as azure-identity's broker request would use them.
+    assert request.form["client_id"] == VS_CODE
+    assert request.path == f"/{DEFAULT_TENANT}/oauth2/v2.0/token"
 
 
 async def test_a_record_without_tokens_explains_the_broker(
