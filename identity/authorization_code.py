@@ -19,7 +19,7 @@ import httpx
 from protocol.authorization_code import GRANT_TYPE, authorization_code_flow
 from protocol.client_auth import PUBLIC_CLIENT, ClientAuth, ClientSecret
 from protocol.drivers import SyncDriver
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, ServiceError, TransportError
 from protocol.flows import Flow
 from protocol.retry import RetryPolicy
 
@@ -48,18 +48,26 @@ def _redeem_once(
             current = remaining.pop() if remaining else None
         if current is None:
             raise CodeSpentError(SPENT)
-        result = yield from authorization_code_flow(
-            request.endpoints.token_endpoint,
-            client_id=client_id,
-            code=current,
-            redirect_uri=redirect_uri,
-            scopes=request.scopes,
-            policy=request.policy,
-            clock=request.clock,
-            code_verifier=code_verifier,
-            client_auth=client_auth,
-            claims=request.claims,
-        )
+        try:
+            result = yield from authorization_code_flow(
+                request.endpoints.token_endpoint,
+                client_id=client_id,
+                code=current,
+                redirect_uri=redirect_uri,
+                scopes=request.scopes,
+                policy=request.policy,
+                clock=request.clock,
+                code_verifier=code_verifier,
+                client_auth=client_auth,
+                claims=request.claims,
+            )
+        except ProtocolError as exc:
+            # No answer, a gateway error or a transient one (temporarily_unavailable, 5xx, 429)
+            # after the retries: the code was not redeemed, so the next get_token tries it again.
+            if isinstance(exc, (TransportError, ServiceError)) or getattr(exc, "retryable", False):
+                with guard:
+                    remaining.append(current)
+            raise
         return SignIn(result, None, GRANT_TYPE)
 
     return sign_in

@@ -140,3 +140,30 @@ def test_bad_arguments_are_value_errors(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         credential(mode, authority, *args, **kwargs)
+
+
+async def test_a_code_whose_redemption_never_reached_the_authority_is_tried_again(
+    mode: str, authority: MockAuthority
+) -> None:
+    from conformance.authority import Fault
+    from protocol.retry import RetryPolicy
+
+    code = authority.issue_authorization_code(
+        DEFAULT_TENANT, WEB_APP, redirect_uri=REDIRECT, scopes=[VAULT], username=DEFAULT_USERNAME
+    )
+    cred = credential(
+        mode,
+        authority,
+        DEFAULT_TENANT,
+        WEB_APP,
+        code,
+        REDIRECT,
+        client_secret=WEB_SECRET,
+        retry_policy=RetryPolicy(max_retries=0),
+    )
+    authority.inject(Fault.status(503), endpoint="token")
+    with pytest.raises(identity.ClientAuthenticationError):
+        await call(mode, cred.get_token, VAULT)
+    token = await call(mode, cred.get_token, VAULT)  # the code was not spent: redeemed now
+    assert authority.describe_token(token.token) is not None
+    assert [r.form["code"] for r in authority.requests_to("token")] == [code, code]
