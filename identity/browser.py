@@ -45,6 +45,7 @@ from protocol.pkce import new_nonce, new_pkce, new_state
 from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
+from .http_options import positive_seconds
 from .persistence_options import TokenCachePersistenceOptions
 from .settings import attach_persistent_cache, authority_settings, constructor_options
 from .user import (
@@ -326,9 +327,7 @@ def browser_session(
         ValueError: a redirect URI without host or port, a bad timeout, tenant or authority.
     """
     redirect = parse_redirect_uri(redirect_uri)
-    wait = DEFAULT_TIMEOUT if timeout is None else timeout
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or wait <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    wait = positive_seconds("timeout", DEFAULT_TIMEOUT if timeout is None else timeout)
     client = client_id or DEVELOPER_SIGN_ON_CLIENT_ID
     tenant = tenant_id or (authentication_record.tenant_id if authentication_record else DEFAULT_USER_TENANT)
     settings = authority_settings(
@@ -343,7 +342,7 @@ def browser_session(
         settings=settings,
         policy=retry_policy or RetryPolicy(),
         interactive=browser_sign_in(
-            client, redirect=redirect, login_hint=login_hint, timeout=float(wait), within_dac=within_dac
+            client, redirect=redirect, login_hint=login_hint, timeout=wait, within_dac=within_dac
         ),
         authentication_record=authentication_record,
         disable_automatic_authentication=disable_automatic_authentication,

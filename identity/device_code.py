@@ -29,6 +29,7 @@ from protocol.flows import Flow, call, exchange
 from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
+from .http_options import positive_seconds
 from .persistence_options import TokenCachePersistenceOptions
 from .settings import attach_persistent_cache, authority_settings, constructor_options
 from .user import (
@@ -113,10 +114,8 @@ def device_code_session(
     """
     if not client_id:
         raise ValueError("client_id should be the id of a Microsoft Entra application")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if timeout is not None:
+        timeout = positive_seconds("timeout", timeout)
     if prompt_callback is not None and not callable(prompt_callback):
         raise TypeError(
             "prompt_callback must be callable: prompt_callback(verification_uri, user_code, expires_on)"

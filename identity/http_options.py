@@ -31,7 +31,7 @@ import httpx
 
 from protocol.retry import RetryPolicy
 
-__all__ = ["HttpOptions", "http_options"]
+__all__ = ["HttpOptions", "http_options", "positive_seconds"]
 
 _UNSUPPORTED = {
     "policies": "pass an httpx transport or http_client= to customise the HTTP stack",
@@ -65,9 +65,10 @@ def _verify(value: Any) -> bool | ssl.SSLContext:
     raise TypeError("connection_verify must be True, False or the path of a CA bundle")
 
 
-def _seconds(name: str, value: Any) -> float:
+def positive_seconds(name: str, value: Any) -> float:
+    """``value`` as seconds; ``ValueError`` naming ``name`` unless it is a positive number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
@@ -96,8 +97,8 @@ def http_options(
     read = kwargs.pop("read_timeout", None)
     if connect is not None or read is not None:
         client["timeout"] = httpx.Timeout(
-            _seconds("read_timeout", read) if read is not None else 30.0,
-            connect=_seconds("connection_timeout", connect) if connect is not None else 10.0,
+            positive_seconds("read_timeout", read) if read is not None else 30.0,
+            connect=positive_seconds("connection_timeout", connect) if connect is not None else 10.0,
         )
     proxies = kwargs.pop("proxies", None)
     if proxies is not None:

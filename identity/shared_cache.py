@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from cache.schema import AccountRecord, RefreshTokenRecord
+from protocol.authority import host_aliases
 from protocol.drivers import SyncDriver
 from protocol.errors import SourceUnavailableError
 from protocol.retry import RetryPolicy
@@ -35,7 +36,7 @@ from .http_options import HttpOptions
 from .persistence_options import TokenCachePersistenceOptions
 from .settings import authority_settings, constructor_options, open_persistent_cache
 from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
-from .user import DEFAULT_USER_TENANT, DEVELOPER_SIGN_ON_CLIENT_ID, UserSession, environments
+from .user import DEFAULT_USER_TENANT, DEVELOPER_SIGN_ON_CLIENT_ID, UserSession
 
 __all__ = ["SharedTokenCacheCredential", "shared_cache_session", "within_chain"]
 
@@ -111,7 +112,7 @@ def shared_cache_session(
         if authentication_record is not None:
             chosen.append(authentication_record.username)
             return authentication_record.home_account_id
-        hosts = environments(settings.authority.environment)
+        hosts = host_aliases(settings.authority.environment)
         accounts: dict[str, AccountRecord] = {}
         family: set[str] = set()
         for cae in (False, True):

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from cache.records import MemoryRecords, RecordStore
 from cache.schema import MSSTS, AccountRecord, IdTokenRecord, RefreshTokenRecord
-from protocol.authority import Authority, Endpoints
+from protocol.authority import Authority, Endpoints, host_aliases
 from protocol.claims import CAE_CAPABILITY
 from protocol.client_auth import PUBLIC_CLIENT, ClientAuth
 from protocol.discovery import resolve_endpoints
@@ -76,21 +76,6 @@ _ARM_SCOPES = {
     "login.microsoftonline.us": "https://management.core.usgovcloudapi.net//.default",
     "login.chinacloudapi.cn": "https://management.core.chinacloudapi.cn//.default",
 }
-
-#: Hosts that name the same cloud: records written under one are used under the others.
-_ALIASES = (
-    frozenset({"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"}),
-    frozenset({"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}),
-    frozenset({"login.microsoftonline.us", "login.usgovcloudapi.net"}),
-)
-
-
-def environments(environment: str) -> frozenset[str]:
-    """``environment`` and its aliases."""
-    for group in _ALIASES:
-        if environment in group:
-            return group
-    return frozenset({environment})
 
 
 def default_authenticate_scope(authority: Authority) -> str:
@@ -240,7 +225,7 @@ class UserSession:
     def _refresh_tokens(
         self, account: str, environment: str, cae: bool
     ) -> list[tuple[RecordStore, RefreshTokenRecord]]:
-        hosts = environments(environment)
+        hosts = host_aliases(environment)
         found: list[tuple[RecordStore, RefreshTokenRecord]] = []
         seen: set[int] = set()
         for flag in (cae, not cae):

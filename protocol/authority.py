@@ -27,6 +27,7 @@ __all__ = [
     "WELL_KNOWN_HOSTS",
     "Authority",
     "Endpoints",
+    "host_aliases",
     "normalize_authority",
     "regional_token_endpoint",
     "validate_region",
@@ -65,6 +66,22 @@ WELL_KNOWN_HOSTS: frozenset[str] = frozenset(
 _PUBLIC_CLOUD_HOSTS = frozenset(
     {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net"}
 )
+#: Hosts that name the same cloud (MSAL's aliases): cache entries written under one serve the others.
+_ALIAS_GROUPS = (
+    _PUBLIC_CLOUD_HOSTS,
+    frozenset({"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}),
+    frozenset({"login.microsoftonline.us", "login.usgovcloudapi.net"}),
+)
+
+
+def host_aliases(host: str) -> frozenset[str]:
+    """``host`` and the other hosts of its cloud (just ``host`` for one outside the known clouds)."""
+    for group in _ALIAS_GROUPS:
+        if host in group:
+            return group
+    return frozenset({host})
+
+
 _TENANT_RE = re.compile(r"[A-Za-z0-9.\-]+")
 _REGION_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TENANT_HELP = (

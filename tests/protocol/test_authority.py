@@ -285,3 +285,21 @@ def test_invalid_regions(region: str) -> None:
 def test_region_with_trailing_newline_is_rejected() -> None:
     with pytest.raises(ValueError):
         validate_region("westus2\n")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (
+            "login.windows.net",
+            {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net"},
+        ),
+        ("login.partner.microsoftonline.cn", {"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}),
+        ("login.usgovcloudapi.net", {"login.microsoftonline.us", "login.usgovcloudapi.net"}),
+        ("idp.contoso.com", {"idp.contoso.com"}),
+    ],
+)
+def test_host_aliases_name_one_cloud(host: str, expected: set[str]) -> None:
+    from protocol.authority import host_aliases
+
+    assert host_aliases(host) == expected
