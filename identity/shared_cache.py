@@ -19,6 +19,7 @@ left in place (it belongs to another tool) and its error is raised.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,28 +32,18 @@ from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
 from .credential import SyncCredential
-from .errors import ClientAuthenticationError, CredentialUnavailableError
 from .http_options import HttpOptions
 from .persistence_options import TokenCachePersistenceOptions
 from .settings import authority_settings, constructor_options, open_persistent_cache
-from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 from .user import DEFAULT_USER_TENANT, DEVELOPER_SIGN_ON_CLIENT_ID, UserSession
 
-__all__ = ["SharedTokenCacheCredential", "shared_cache_session", "within_chain"]
+__all__ = ["SharedTokenCacheCredential", "shared_cache_session"]
 
 _PREFIX = "SharedTokenCacheCredential authentication unavailable."
 NO_ACCOUNTS = f"{_PREFIX} No accounts were found in the cache."
 MULTIPLE_ACCOUNTS = (
     f"{_PREFIX} Multiple accounts were found in the cache. Use username and tenant id to disambiguate."
 )
-
-
-def within_chain(exc: ClientAuthenticationError, within_dac: bool) -> ClientAuthenticationError:
-    """Inside DefaultAzureCredential an authentication failure of the shared cache is reported as
-    unavailable (azure-identity 1.25), so the chain tries its next member."""
-    if within_dac and not isinstance(exc, CredentialUnavailableError):
-        return CredentialUnavailableError(message=exc.message)
-    return exc
 
 
 def _matching(username: str | None, tenant_id: str | None) -> str:
@@ -74,8 +65,15 @@ def shared_cache_session(
     persistence: TokenCachePersistenceOptions | None,
     retry_policy: RetryPolicy | None,
     additionally_allowed_tenants: list[str] | None = None,
+    within_dac: bool = False,
+    missing_record: str | None = None,
+    unavailable_message: Callable[[str], str] | None = None,
 ) -> UserSession:
     """Build the session; the cache is opened and the account chosen at the first request.
+
+    ``missing_record``: why there is no record although one is required (VS Code): the first
+    request is unavailable with it. ``unavailable_message`` rewrites the message of "no token for
+    the account" (VS Code explains the broker).
 
     Raises:
         ValueError: a bad tenant or authority.
@@ -108,6 +106,8 @@ def shared_cache_session(
         return session.core.cache
 
     def select_account() -> str:
+        if missing_record is not None:
+            raise SourceUnavailableError(missing_record)
         cache = open_cache()
         if authentication_record is not None:
             chosen.append(authentication_record.username)
@@ -150,10 +150,11 @@ def shared_cache_session(
 
     def unavailable() -> str:
         who = chosen[-1] if chosen else (username or "")
-        return (
+        message = (
             f"Token acquisition failed for user '{who}'. To fix, re-authenticate through developer tooling "
             "supporting Azure single sign on"
         )
+        return unavailable_message(message) if unavailable_message is not None else message
 
     session = UserSession(
         credential=credential,
@@ -165,6 +166,7 @@ def shared_cache_session(
         unavailable=unavailable,
         family_refresh_tokens=True,
         forget_refused=False,
+        within_dac=within_dac,
     )
     return session
 
@@ -198,7 +200,6 @@ class SharedTokenCacheCredential(SyncCredential):
         _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._within_dac = _within_dac
         http: HttpOptions = constructor_options(self, locals())
         self._session = shared_cache_session(
             type(self).__name__,
@@ -209,33 +210,10 @@ class SharedTokenCacheCredential(SyncCredential):
             persistence=http.persistence,
             retry_policy=http.retry_policy,
             additionally_allowed_tenants=additionally_allowed_tenants,
+            within_dac=_within_dac,
         )
         self._core = self._session.core
         self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)
-
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        """Request an access token for ``scopes`` (inside DefaultAzureCredential, an authentication
-        failure is reported as unavailable, so the chain moves on)."""
-        try:
-            return super().get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-            )
-        except ClientAuthenticationError as exc:
-            raise within_chain(exc, self._within_dac) from exc
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        """Like :meth:`get_token`, with azure-core's ``TokenRequestOptions``."""
-        try:
-            return super().get_token_info(*scopes, options=options)
-        except ClientAuthenticationError as exc:
-            raise within_chain(exc, self._within_dac) from exc
 
     @staticmethod
     def supported() -> bool:

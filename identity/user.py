@@ -50,7 +50,7 @@ from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
 from .core import Plan, TokenCore
-from .errors import CredentialUnavailableError
+from .errors import CredentialUnavailableError, describe
 from .settings import AuthoritySettings
 
 __all__ = [
@@ -164,6 +164,8 @@ class UserSession:
             ``interaction_required``) from the store. Off by default, as MSAL (and so azure-identity's
             user credentials) keeps it: such refusals are often for one resource (Conditional
             Access, consent) while the token still serves the others.
+        within_dac: a member of DefaultAzureCredential: any failure but "sign in interactively"
+            is reported as unavailable, so the chain moves on (azure-identity 1.25).
     """
 
     def __init__(
@@ -181,6 +183,7 @@ class UserSession:
         unavailable: Callable[[], str] | None = None,
         family_refresh_tokens: bool = False,
         forget_refused: bool = False,
+        within_dac: bool = False,
         clock: Clock = time.time,
     ) -> None:
         if authentication_record is not None and not isinstance(authentication_record, AuthenticationRecord):
@@ -200,6 +203,7 @@ class UserSession:
         self._unavailable = unavailable
         self._family = family_refresh_tokens
         self._forget_refused = forget_refused
+        self._within_dac = within_dac
         self._memory = MemoryRecords()
         self.core = TokenCore(
             credential=credential,
@@ -243,6 +247,18 @@ class UserSession:
     # --- flows --------------------------------------------------------------------------------------
 
     def _acquire(self, authority: Authority, scopes: Sequence[str], claims: str | None) -> Flow[TokenResult]:
+        try:
+            return (yield from self._acquire_token(authority, scopes, claims))
+        except ProtocolError as exc:
+            if not self._within_dac or isinstance(exc, (SourceUnavailableError, UserInteractionRequired)):
+                raise
+            raise SourceUnavailableError(
+                f"{self.credential}: authentication failed. {describe(exc)}"
+            ) from exc
+
+    def _acquire_token(
+        self, authority: Authority, scopes: Sequence[str], claims: str | None
+    ) -> Flow[TokenResult]:
         if self.core.account is None and self._select_account is not None:
             account = yield from call(self._select_account)
             self.core.set_account(account)

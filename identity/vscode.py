@@ -18,13 +18,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from protocol.drivers import SyncDriver
 from protocol.errors import SourceUnavailableError
+from protocol.retry import RetryPolicy
 
 from .auth_record import AuthenticationRecord
 from .credential import SyncCredential
-from .errors import CredentialUnavailableError
-from .shared_cache import SharedTokenCacheCredential
-from .tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+from .settings import constructor_options
+from .shared_cache import shared_cache_session
+from .user import UserSession
 
 __all__ = [
     "VS_CODE_CLIENT_ID",
@@ -32,6 +36,7 @@ __all__ = [
     "load_vscode_record",
     "record_paths",
     "unavailable_message",
+    "vscode_session",
 ]
 
 VS_CODE_CLIENT_ID = "aebc6443-996d-45c2-90f0-388ff96faa56"
@@ -100,73 +105,74 @@ def _validate(data: bytes) -> str | None:
     return None
 
 
-class VisualStudioCodeCredential:
+def vscode_session(
+    credential: str,
+    *,
+    tenant_id: str | None,
+    additionally_allowed_tenants: list[str] | None,
+    retry_policy: RetryPolicy | None,
+    within_dac: bool,
+) -> UserSession:
+    """The shared-cache session of the extension's record (read now; without a usable record the
+    first request is unavailable, saying why)."""
+    try:
+        record: AuthenticationRecord | None = load_vscode_record()
+        missing = None
+    except SourceUnavailableError as exc:
+        record, missing = None, exc.message
+    return shared_cache_session(
+        credential,
+        None,
+        tenant_id=tenant_id,
+        authority=None,
+        authentication_record=record,
+        persistence=None,
+        retry_policy=retry_policy,
+        additionally_allowed_tenants=additionally_allowed_tenants,
+        within_dac=within_dac,
+        missing_record=missing,
+        unavailable_message=unavailable_message,
+    )
+
+
+class VisualStudioCodeCredential(SyncCredential):
     """Authenticates as the user signed in to VS Code's Azure Resources extension (see the module
-    docstring for what entra-identity can and cannot do here).
+    docstring for what entra-identity can and cannot do here). The record is read at construction;
+    without one every request is unavailable, saying why.
 
     Keyword Args:
         tenant_id: the tenant (default: the record's).
         additionally_allowed_tenants: tenants ``get_token(tenant_id=...)`` may name.
-        Other keywords (``transport``...) go to the shared token cache lookup.
+        transport, http_client, retry_policy: as for every credential.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._kwargs = kwargs
-        self._inner: SyncCredential | None = None
-
-    def _credential(self) -> SyncCredential:
-        if self._inner is None:
-            try:
-                record = load_vscode_record()
-            except SourceUnavailableError as exc:
-                raise CredentialUnavailableError(message=exc.message) from exc
-            # tenant_id (default: the record's) and additionally_allowed_tenants go to the lookup.
-            self._inner = SharedTokenCacheCredential(authentication_record=record, **self._kwargs)
-        return self._inner
-
-    def get_token(
+    def __init__(
         self,
-        *scopes: str,
-        claims: str | None = None,
+        *,
         tenant_id: str | None = None,
-        enable_cae: bool = False,
+        additionally_allowed_tenants: list[str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        retry_policy: RetryPolicy | None = None,
+        _within_dac: bool = False,
         **kwargs: Any,
-    ) -> AccessToken:
-        """Request an access token for ``scopes`` (see the class docstring).
-
-        Raises:
-            CredentialUnavailableError: no usable VS Code sign-in here.
-        """
-        inner = self._credential()
-        try:
-            return inner.get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-            )
-        except CredentialUnavailableError as exc:
-            raise CredentialUnavailableError(message=unavailable_message(exc)) from exc
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        """Like :meth:`get_token`, with azure-core's ``TokenRequestOptions``."""
-        inner = self._credential()
-        try:
-            return inner.get_token_info(*scopes, options=options)
-        except CredentialUnavailableError as exc:
-            raise CredentialUnavailableError(message=unavailable_message(exc)) from exc
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-
-    def __enter__(self) -> VisualStudioCodeCredential:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.close()
+    ) -> None:
+        http = constructor_options(self, locals())
+        self._session = vscode_session(
+            type(self).__name__,
+            tenant_id=tenant_id,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            retry_policy=http.retry_policy,
+            within_dac=_within_dac,
+        )
+        self._core = self._session.core
+        self._driver = SyncDriver(client=http_client, transport=transport, client_options=http.client_options)
 
 
-def unavailable_message(exc: CredentialUnavailableError) -> str:
+def unavailable_message(default: str) -> str:
+    """Why the record's account has no token here (replaces the shared cache's message)."""
     return (
         "VisualStudioCodeCredential: VS Code keeps this account's tokens in the OS authentication broker, "
         "which entra-identity cannot use (azure-identity needs the native azure-identity-broker package), "
-        f"and the shared token cache has none for it ({exc.message}). {_ADVICE}"
+        f"and the shared token cache has none for it ({default}). {_ADVICE}"
     )

@@ -12,12 +12,10 @@ from protocol.drivers import AsyncDriver
 from protocol.retry import RetryPolicy
 
 from ..auth_record import AuthenticationRecord
-from ..errors import ClientAuthenticationError
 from ..http_options import HttpOptions
 from ..persistence_options import TokenCachePersistenceOptions
 from ..settings import constructor_options
-from ..shared_cache import shared_cache_session, within_chain
-from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+from ..shared_cache import shared_cache_session
 from .credential import AsyncCredential
 
 __all__ = ["SharedTokenCacheCredential"]
@@ -45,7 +43,6 @@ class SharedTokenCacheCredential(AsyncCredential):
         _within_dac: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._within_dac = _within_dac
         http: HttpOptions = constructor_options(self, locals())
         self._session = shared_cache_session(
             type(self).__name__,
@@ -56,37 +53,12 @@ class SharedTokenCacheCredential(AsyncCredential):
             persistence=http.persistence,
             retry_policy=http.retry_policy,
             additionally_allowed_tenants=additionally_allowed_tenants,
+            within_dac=_within_dac,
         )
         self._core = self._session.core
         self._driver = AsyncDriver(
             client=http_client, transport=transport, client_options=http.client_options
         )
-
-    async def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        """Request an access token for ``scopes`` (inside DefaultAzureCredential, an authentication
-        failure is reported as unavailable, so the chain moves on)."""
-        try:
-            return await super().get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-            )
-        except ClientAuthenticationError as exc:
-            raise within_chain(exc, self._within_dac) from exc
-
-    async def get_token_info(
-        self, *scopes: str, options: TokenRequestOptions | None = None
-    ) -> AccessTokenInfo:
-        """Like :meth:`get_token`, with azure-core's ``TokenRequestOptions``."""
-        try:
-            return await super().get_token_info(*scopes, options=options)
-        except ClientAuthenticationError as exc:
-            raise within_chain(exc, self._within_dac) from exc
 
     @staticmethod
     def supported() -> bool:

@@ -1,74 +1,48 @@
-"""Async ``VisualStudioCodeCredential`` (see :mod:`identity.vscode`)."""
+"""Async ``VisualStudioCodeCredential``: the same session as :mod:`identity.vscode`."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from protocol.errors import SourceUnavailableError
+import httpx
 
-from ..errors import CredentialUnavailableError
-from ..tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
-from ..vscode import load_vscode_record, unavailable_message
-from .shared_cache import SharedTokenCacheCredential
+from protocol.drivers import AsyncDriver
+from protocol.retry import RetryPolicy
+
+from ..settings import constructor_options
+from ..vscode import vscode_session
+from .credential import AsyncCredential
 
 __all__ = ["VisualStudioCodeCredential"]
 
 
-class VisualStudioCodeCredential:
-    """Authenticates as the user signed in to VS Code's Azure Resources extension (async)."""
+class VisualStudioCodeCredential(AsyncCredential):
+    """Authenticates as the user signed in to VS Code's Azure Resources extension (async).
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._kwargs = kwargs
-        self._inner: SharedTokenCacheCredential | None = None
+    Arguments as :class:`identity.VisualStudioCodeCredential`, with an ``httpx.AsyncBaseTransport``
+    for ``transport`` and an ``httpx.AsyncClient`` for ``http_client``.
+    """
 
-    async def _credential(self) -> SharedTokenCacheCredential:
-        if self._inner is None:
-            try:
-                record = await asyncio.to_thread(load_vscode_record)
-            except SourceUnavailableError as exc:
-                raise CredentialUnavailableError(message=exc.message) from exc
-            # tenant_id (default: the record's) and additionally_allowed_tenants go to the lookup.
-            self._inner = SharedTokenCacheCredential(authentication_record=record, **self._kwargs)
-        return self._inner
-
-    async def get_token(
+    def __init__(
         self,
-        *scopes: str,
-        claims: str | None = None,
+        *,
         tenant_id: str | None = None,
-        enable_cae: bool = False,
+        additionally_allowed_tenants: list[str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        retry_policy: RetryPolicy | None = None,
+        _within_dac: bool = False,
         **kwargs: Any,
-    ) -> AccessToken:
-        """Request an access token for ``scopes``.
-
-        Raises:
-            CredentialUnavailableError: no usable VS Code sign-in here.
-        """
-        inner = await self._credential()
-        try:
-            return await inner.get_token(
-                *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-            )
-        except CredentialUnavailableError as exc:
-            raise CredentialUnavailableError(message=unavailable_message(exc)) from exc
-
-    async def get_token_info(
-        self, *scopes: str, options: TokenRequestOptions | None = None
-    ) -> AccessTokenInfo:
-        """Like :meth:`get_token`, with azure-core's ``TokenRequestOptions``."""
-        inner = await self._credential()
-        try:
-            return await inner.get_token_info(*scopes, options=options)
-        except CredentialUnavailableError as exc:
-            raise CredentialUnavailableError(message=unavailable_message(exc)) from exc
-
-    async def close(self) -> None:
-        if self._inner is not None:
-            await self._inner.close()
-
-    async def __aenter__(self) -> VisualStudioCodeCredential:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        await self.close()
+    ) -> None:
+        http = constructor_options(self, locals())
+        self._session = vscode_session(
+            type(self).__name__,
+            tenant_id=tenant_id,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            retry_policy=http.retry_policy,
+            within_dac=_within_dac,
+        )
+        self._core = self._session.core
+        self._driver = AsyncDriver(
+            client=http_client, transport=transport, client_options=http.client_options
+        )

@@ -176,3 +176,31 @@ async def test_a_refused_refresh_token_is_an_error_and_stays_in_the_cache(
         "msal.cache", allow_unencrypted_storage=True, directory=home / ".IdentityService"
     )
     assert len(cache.partition(cae=False).find(RefreshTokenRecord)) == 1  # another tool's: left alone
+
+
+async def test_inside_default_credential_a_refused_refresh_token_is_unavailable(
+    mode: str, home: Path, authority: MockAuthority
+) -> None:
+    leave_account(home, authority, DEFAULT_USERNAME)
+    for grant in list(authority.refresh_tokens):
+        authority.revoke_refresh_token(grant)
+    module = identity.aio if mode == "async" else identity
+    chain = module.DefaultAzureCredential(
+        exclude_environment_credential=True,
+        exclude_workload_identity_credential=True,
+        exclude_managed_identity_credential=True,
+        exclude_visual_studio_code_credential=True,
+        exclude_cli_credential=True,
+        exclude_powershell_credential=True,
+        exclude_developer_cli_credential=True,
+        transport=authority.transport(),
+    )
+    with pytest.raises(identity.ClientAuthenticationError) as raised:
+        await call(mode, chain.get_token, VAULT)
+    message = str(raised.value)
+    # The chain's own report, listing the member as unavailable (azure-identity 1.25), not the
+    # member's error re-raised as a failure that stops the chain.
+    assert message.startswith("DefaultAzureCredential failed to retrieve a token")
+    assert "\n\tSharedTokenCacheCredential: SharedTokenCacheCredential: authentication failed." in message
+    assert "invalid_grant" in message
+    assert len(authority.requests_to("token")) == 1
