@@ -24,7 +24,6 @@ import ssl
 import stat
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import warnings
@@ -47,6 +46,7 @@ from .authority import (
     Fault,
     MockAuthority,
 )
+from .browser import MockUserBrowser
 from .mock.keys import generate_client_certificate
 from .scenarios import scenario_environment
 
@@ -352,24 +352,6 @@ def _user_steps(authority: MockAuthority) -> tuple[tuple[str, Step], ...]:
     return (("sign-in", first), ("another resource, silently", silent), ("cached", cached))
 
 
-class _DemoBrowser(webbrowser.BaseBrowser):
-    """The demo's "user at a browser": signs in at the mock authority's pages (through its
-    programmatic hook) and follows the redirect to the credential's loopback server."""
-
-    def __init__(self, authority: MockAuthority) -> None:
-        super().__init__("entra-identity-demo")
-        self._authority = authority
-
-    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
-        def browse() -> None:
-            location = self._authority.authorize_redirect(url, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-            with httpx.Client(timeout=10) as client:
-                client.get(location.replace("//localhost:", "//127.0.0.1:"))
-
-        threading.Thread(target=browse, daemon=True).start()
-        return True
-
-
 def _user_credentials(authority: MockAuthority, url: str, ca_path: str) -> list[_Entry]:
     import identity
     import identity.aio
@@ -651,7 +633,9 @@ async def _measure(authority: MockAuthority, name: str, flow: str, action: Calla
 async def _demo(
     authority: MockAuthority, url: str, ca_path: str, http_url: str, tools: Mapping[str, _StubTool]
 ) -> list[DemoRow]:
-    webbrowser.register(_DEMO_BROWSER, None, _DemoBrowser(authority), preferred=True)
+    webbrowser.register(
+        _DEMO_BROWSER, None, MockUserBrowser(authority, DEFAULT_USERNAME, DEFAULT_PASSWORD), preferred=True
+    )
     try:
         return await _demo_rows(authority, url, ca_path, http_url, tools)
     finally:

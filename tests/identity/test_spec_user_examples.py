@@ -6,51 +6,28 @@ is routed to the mock authority; the browser is scripted (the real Chromium runs
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import respx
 
 from conformance.authority import DEFAULT_PASSWORD, DEFAULT_TENANT, DEFAULT_USERNAME, MockAuthority
+from conformance.browser import MockUserBrowser
 from conformance.transport import route_to
 
 DEV_CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 
-class Browser:
-    """``webbrowser.open`` for the examples: the user signs in at once."""
-
-    def __init__(self, authority: MockAuthority) -> None:
-        self.authority = authority
-        self.opened: list[str] = []
-        self.threads: list[threading.Thread] = []
-
-    def __call__(self, url: str, *args: Any, **kwargs: Any) -> bool:
-        self.opened.append(url)
-
-        def browse() -> None:
-            location = self.authority.authorize_redirect(url, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-            with httpx.Client(timeout=10) as client:
-                client.get(location.replace("//localhost:", "//127.0.0.1:"))
-
-        thread = threading.Thread(target=browse, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return True
-
-
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MockAuthority, Browser]]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MockAuthority, MockUserBrowser]]:
     import keyring
     import keyring.backends.fail
 
     mock = MockAuthority.with_defaults()
     mock.add_application(DEFAULT_TENANT, DEV_CLIENT, public_client=True)
-    browser = Browser(mock)
+    browser = MockUserBrowser(mock, DEFAULT_USERNAME, DEFAULT_PASSWORD)
     monkeypatch.setattr("webbrowser.open", browser)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -63,13 +40,12 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Moc
             yield mock, browser
     finally:
         keyring.set_keyring(previous)
-        for thread in browser.threads:
-            thread.join(10)
+        browser.finish()
     assert mock.unmatched == []
 
 
 def test_authentication_record_example(
-    world: tuple[MockAuthority, Browser], capsys: pytest.CaptureFixture[str]
+    world: tuple[MockAuthority, MockUserBrowser], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from identity import AuthenticationRecord, AuthenticationRequiredError, InteractiveBrowserCredential
 
@@ -120,7 +96,7 @@ def test_authentication_record_example(
 
 
 def test_authentication_record_example_with_a_persistent_cache_is_silent(
-    world: tuple[MockAuthority, Browser],
+    world: tuple[MockAuthority, MockUserBrowser],
 ) -> None:
     from identity import AuthenticationRecord, InteractiveBrowserCredential, TokenCachePersistenceOptions
 
@@ -144,7 +120,7 @@ def test_authentication_record_example_with_a_persistent_cache_is_silent(
 
 
 def test_persistence_options_example_with_interactive_credentials(
-    world: tuple[MockAuthority, Browser],
+    world: tuple[MockAuthority, MockUserBrowser],
 ) -> None:
     from identity import InteractiveBrowserCredential, TokenCachePersistenceOptions
 
@@ -173,7 +149,9 @@ def test_persistence_options_example_with_interactive_credentials(
 
 
 def test_exception_handling_example(
-    world: tuple[MockAuthority, Browser], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    world: tuple[MockAuthority, MockUserBrowser],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from identity import (
         AuthenticationRequiredError,
@@ -231,7 +209,7 @@ def test_exception_handling_example(
     assert credential.selected_credential_name == "EnvironmentCredential"
 
 
-def test_the_authentication_required_fallback(world: tuple[MockAuthority, Browser]) -> None:
+def test_the_authentication_required_fallback(world: tuple[MockAuthority, MockUserBrowser]) -> None:
     """The example's inner fallback, reached: a credential that may not prompt raises
     AuthenticationRequiredError; authenticate(*e.scopes, claims=e.claims) then signs in."""
     from identity import AuthenticationRequiredError, InteractiveBrowserCredential
